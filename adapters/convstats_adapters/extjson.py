@@ -1,0 +1,161 @@
+"""MongoDB Extended JSON as ``mongoexport`` writes it, read without a driver."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from convstats.dates import parse_instant
+from convstats.errors import DataFormatError
+
+__all__ = ["decode_value", "load_collections"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class _BadValue(ValueError):
+    pass
+
+
+def _date(value: Any) -> datetime:
+    if isinstance(value, str):
+        parsed = parse_instant(value)
+        if parsed is None:
+            raise _BadValue(f"invalid $date {value!r}")
+        return parsed
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return _EPOCH + timedelta(milliseconds=value)
+        except OverflowError:
+            raise _BadValue(f"$date {value} ms is outside the years 1 to 9999") from None
+    raise _BadValue(f"invalid $date {value!r}")
+
+
+def _integer(value: Any, kind: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _BadValue(f"invalid {kind} {value!r}") from None
+
+
+def _double(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _BadValue(f"invalid $numberDouble {value!r}") from None
+    if math.isnan(number) and value != "NaN":
+        raise _BadValue(f"invalid $numberDouble {value!r}")
+    return number
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(value)
+    except (TypeError, InvalidOperation):
+        raise _BadValue(f"invalid $numberDecimal {value!r}") from None
+
+
+def decode_value(document: dict[str, Any]) -> Any:
+    """``json`` object hook: turn one Extended JSON wrapper into its Python value.
+
+    ``$date`` (relaxed ISO string, canonical ``{"$numberLong": …}`` or legacy number) becomes
+    an aware UTC datetime; ``$numberInt``/``$numberLong`` an int; ``$numberDouble`` a float;
+    ``$numberDecimal`` a Decimal; ``$oid`` its hexadecimal string. Other objects are
+    returned unchanged.
+    """
+    if len(document) != 1:
+        return document
+    ((key, value),) = document.items()
+    if key == "$date":
+        return _date(value)
+    if key in ("$numberInt", "$numberLong"):
+        return _integer(value, key)
+    if key == "$numberDouble":
+        return _double(value)
+    if key == "$numberDecimal":
+        return _decimal(value)
+    if key == "$oid" and isinstance(value, str):
+        return value
+    return document
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, object_hook=decode_value)
+
+
+def _parse(path: Path, text: str, *, line_offset: int = 0) -> Any:
+    try:
+        return _loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(str(path), error.msg, line=error.lineno + line_offset) from None
+    except _BadValue as error:
+        raise DataFormatError(str(path), str(error), line=line_offset + 1 if line_offset else None) from None
+
+
+def _documents(path: Path, value: Any, collection: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise DataFormatError(str(path), f"collection {collection!r} is not an array of documents")
+    for index, document in enumerate(value):
+        if not isinstance(document, dict):
+            raise DataFormatError(
+                str(path), f"document {index} of {collection!r} is not an object"
+            )
+    return value
+
+
+def _json_lines(path: Path, text: str) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        document = _parse(path, line, line_offset=number - 1)
+        if not isinstance(document, dict):
+            raise DataFormatError(str(path), "a line must hold one JSON object", line=number)
+        yield document
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
+    except OSError as error:
+        raise DataFormatError(str(path), error.strerror or "cannot be read") from None
+
+
+def _load_export_file(path: Path) -> list[dict[str, Any]]:
+    text = _read_text(path)
+    collection = path.stem
+    if text.lstrip().startswith("["):
+        return _documents(path, _parse(path, text), collection)
+    return list(_json_lines(path, text))
+
+
+def load_collections(path: str | os.PathLike[str]) -> dict[str, list[dict[str, Any]]]:
+    """Read collections from a file or a ``mongoexport`` directory.
+
+    A file holds one JSON object mapping each collection name to an array of documents. A
+    directory holds one ``<collection>.json`` file per collection, each either JSON Lines
+    (``mongoexport``'s default) or a JSON array (``--jsonArray``). Values may use Extended
+    JSON. Raises :class:`~convstats.errors.DataFormatError` naming the file and, where it is
+    known, the line.
+    """
+    root = Path(path)
+    if root.is_dir():
+        files = sorted(root.glob("*.json"))
+        if not files:
+            raise DataFormatError(str(root), "the directory holds no <collection>.json file")
+        return {file.stem: _load_export_file(file) for file in files}
+    if not root.exists():
+        raise DataFormatError(str(root), "no such file or directory")
+    value = _parse(root, _read_text(root))
+    if not isinstance(value, dict):
+        raise DataFormatError(
+            str(root), "expected a JSON object mapping collection names to arrays of documents"
+        )
+    return {name: _documents(root, documents, name) for name, documents in value.items()}

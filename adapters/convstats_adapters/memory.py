@@ -1,0 +1,198 @@
+"""The in-memory store: Rocket.Chat collections held in Python, for files and tests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
+
+from convstats_adapters.extjson import load_collections
+from convstats_adapters.strategies import STRATEGIES, CountingStrategy
+
+__all__ = [
+    "DEPARTMENTS",
+    "DEPARTMENT_AGENTS",
+    "PERMISSIONS",
+    "ROOMS",
+    "UNIT_MONITORS",
+    "USERS",
+    "MemoryStore",
+]
+
+ROOMS = "rocketchat_room"
+USERS = "users"
+PERMISSIONS = "rocketchat_permissions"
+DEPARTMENTS = "rocketchat_livechat_department"
+UNIT_MONITORS = "rocketchat_livechat_unit_monitors"
+DEPARTMENT_AGENTS = "rocketchat_livechat_department_agents"
+
+Document = dict[str, Any]
+
+
+def _strings(value: Any) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(item for item in value if isinstance(item, str))
+
+
+def _index_pairs(documents: Iterable[Document], key: str, value: str) -> dict[Any, set[str]]:
+    index: dict[Any, set[str]] = defaultdict(set)
+    for document in documents:
+        item = document.get(value)
+        if isinstance(item, str):
+            index[document.get(key)].add(item)
+    return index
+
+
+class MemoryStore:
+    """Rocket.Chat collections (SPEC §8) in memory; a ``RoomStore`` and a ``Directory``.
+
+    ``collections`` maps collection names to documents as ``pymongo`` or ``mongoexport``
+    give them (dates as datetimes); missing collections are empty. Rooms can be added,
+    replaced and removed afterwards (:meth:`put_room`, :meth:`remove_room`,
+    :meth:`set_served_by`) and every strategy stays consistent without a rebuild; the other
+    collections are fixed at construction.
+
+    ``strategy`` names the aggregation strategy (see :data:`STRATEGIES`).
+    """
+
+    def __init__(
+        self,
+        collections: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+        *,
+        strategy: str = "scan",
+    ) -> None:
+        if strategy not in STRATEGIES:
+            known = ", ".join(sorted(STRATEGIES))
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of: {known}")
+        data = {name: [dict(doc) for doc in docs] for name, docs in (collections or {}).items()}
+        self.strategy_name = strategy
+        self._rooms: dict[object, Document] = {}
+        self._anonymous = itertools.count()
+        self._strategy: CountingStrategy = STRATEGIES[strategy](self._rooms)
+        for room in data.get(ROOMS, []):
+            key = self._key(room)
+            if key in self._rooms:
+                raise ValueError(f"two rooms have the _id {key!r}")
+            self._store(key, room)
+        self._users: dict[Any, Document] = {doc.get("_id"): doc for doc in data.get(USERS, [])}
+        self._permissions: dict[Any, Document] = {
+            doc.get("_id"): doc for doc in data.get(PERMISSIONS, [])
+        }
+        self._departments: list[Document] = list(data.get(DEPARTMENTS, []))
+        self._monitored = _index_pairs(data.get(UNIT_MONITORS, []), "monitorId", "unitId")
+        self._agent_departments = _index_pairs(
+            data.get(DEPARTMENT_AGENTS, []), "agentId", "departmentId"
+        )
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "scan") -> MemoryStore:
+        """Load a JSON file or a ``mongoexport`` directory (see ``load_collections``)."""
+        return cls(load_collections(path), strategy=strategy)
+
+    def _key(self, room: Document) -> object:
+        # A room without an _id still counts; it gets a key no real _id can equal.
+        return room["_id"] if "_id" in room else ("<no _id>", next(self._anonymous))
+
+    def _store(self, key: object, room: Document) -> None:
+        self._rooms[key] = room
+        self._strategy.added(key, room)
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def put_room(self, room: Mapping[str, Any]) -> None:
+        """Insert a room, or replace the stored room with the same ``_id``."""
+        document = dict(room)
+        key = self._key(document)
+        self.remove_room(key)
+        self._store(key, document)
+
+    def remove_room(self, room_id: object) -> bool:
+        """Remove the room with ``_id == room_id``; return whether there was one."""
+        old = self._rooms.pop(room_id, None)
+        if old is None:
+            return False
+        self._strategy.removed(room_id, old)
+        return True
+
+    def set_served_by(self, room_id: object, agent: Mapping[str, Any] | None) -> None:
+        """Transfer a room to ``agent`` (``{"_id": …, "username": …}``) or, with ``None``,
+        return it to the queue. Raises :class:`KeyError` for an unknown room."""
+        room = dict(self._rooms[room_id])
+        if agent is None:
+            room.pop("servedBy", None)
+        else:
+            room["servedBy"] = dict(agent)
+        self.put_room(room)
+
+    @property
+    def room_count(self) -> int:
+        """How many room documents the store holds."""
+        return len(self._rooms)
+
+    # -- RoomStore -------------------------------------------------------------------------
+
+    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+        """See :meth:`convstats.ports.RoomStore.count_conversations`."""
+        return self._strategy.count(window, visibility)
+
+    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
+        """See :meth:`convstats.ports.RoomStore.agent_names`."""
+        names: dict[str, str] = {}
+        for agent_id in agent_ids:
+            name = self._users.get(agent_id, {}).get("name")
+            if isinstance(name, str):
+                names[agent_id] = name
+        return names
+
+    # -- Directory -------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        """See :meth:`convstats.ports.Directory.get_user`."""
+        user = self._users.get(user_id)
+        if user is None:
+            return None
+        name = user.get("name")
+        return UserRecord(
+            id=user_id,
+            roles=_strings(user.get("roles")),
+            name=name if isinstance(name, str) else None,
+        )
+
+    def permission_roles(self, permission: str) -> frozenset[str] | None:
+        """See :meth:`convstats.ports.Directory.permission_roles`."""
+        document = self._permissions.get(permission)
+        return None if document is None else _strings(document.get("roles"))
+
+    def has_units(self) -> bool:
+        """See :meth:`convstats.ports.Directory.has_units`."""
+        return any(department.get("type") == "u" for department in self._departments)
+
+    def monitored_units(self, user_id: str) -> frozenset[str]:
+        """See :meth:`convstats.ports.Directory.monitored_units`."""
+        return frozenset(self._monitored.get(user_id, ()))
+
+    def agent_departments(self, user_id: str) -> frozenset[str]:
+        """See :meth:`convstats.ports.Directory.agent_departments`."""
+        return frozenset(self._agent_departments.get(user_id, ()))
+
+    def departments_under(self, unit_ids: Collection[str], *, include_own: bool) -> frozenset[str]:
+        """See :meth:`convstats.ports.Directory.departments_under`."""
+        units = frozenset(unit_ids)
+        found: set[str] = set()
+        for department in self._departments:
+            department_id = department.get("_id")
+            if not isinstance(department_id, str):
+                continue
+            ancestors = department.get("ancestors")
+            if not isinstance(ancestors, list):
+                ancestors = [ancestors]
+            if not units.isdisjoint(a for a in ancestors if isinstance(a, str)) or (
+                include_own and department_id in units
+            ):
+                found.add(department_id)
+        return frozenset(found)

@@ -1,0 +1,85 @@
+"""What the report reads of a ``rocketchat_room`` document, in one place (SPEC §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+
+__all__ = ["LIVECHAT", "RoomFacts", "department_key", "room_facts", "served_agent"]
+
+LIVECHAT = "l"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def served_agent(room: Mapping[str, Any]) -> str | None:
+    """The agent a room counts for: ``servedBy._id`` when it is a string, else ``None``."""
+    served_by = room.get("servedBy")
+    if isinstance(served_by, dict):
+        agent = served_by.get("_id")
+        if isinstance(agent, str):
+            return agent
+    return None
+
+
+def created_ms(room: Mapping[str, Any]) -> int | None:
+    """A livechat room's ``ts`` in epoch milliseconds, or ``None`` when the room never counts.
+
+    Only rooms with ``t == "l"`` and a date ``ts`` can fall in a window; a naive ``ts`` (as a
+    driver without ``tz_aware`` returns it) is UTC.
+    """
+    if room.get("t") != LIVECHAT:
+        return None
+    ts = room.get("ts")
+    if not isinstance(ts, datetime):
+        return None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    return (ts - _EPOCH) // _MS
+
+
+class _OddDepartment:
+    """Stands for a ``departmentId`` that is neither missing, null nor a string."""
+
+    def __repr__(self) -> str:
+        return "<odd departmentId>"
+
+
+ODD_DEPARTMENT = _OddDepartment()
+
+
+def department_key(room: Mapping[str, Any]) -> tuple[object, tuple[str, ...]]:
+    """The room's visibility partition: its department and its string ancestors.
+
+    Rooms with the same key are visible to exactly the same callers. A missing or null
+    ``departmentId`` is ``None``; any other non-string value is :data:`ODD_DEPARTMENT`
+    (never admitted by department); a scalar ancestors value stands for itself, as in a
+    MongoDB ``$in`` query.
+    """
+    department = room.get("departmentId")
+    if department is not None and not isinstance(department, str):
+        department = ODD_DEPARTMENT
+    ancestors = room.get("departmentAncestors")
+    if not isinstance(ancestors, list):
+        ancestors = [ancestors]
+    return department, tuple(sorted({a for a in ancestors if isinstance(a, str)}))
+
+
+@attrs.frozen
+class RoomFacts:
+    """A room reduced to what decides whether and for whom it counts."""
+
+    ts_ms: int
+    agent: str | None
+    partition: tuple[object, tuple[str, ...]]
+
+
+def room_facts(room: Mapping[str, Any]) -> RoomFacts | None:
+    """The facts of a room that can count, or ``None`` for one that never does."""
+    ts_ms = created_ms(room)
+    if ts_ms is None:
+        return None
+    return RoomFacts(ts_ms=ts_ms, agent=served_agent(room), partition=department_key(room))

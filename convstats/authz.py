@@ -1,0 +1,98 @@
+"""Authorities: Rocket.Chat's role model, and the operator who owns the data."""
+
+from __future__ import annotations
+
+import attrs
+
+from convstats.errors import AuthenticationRequired, PermissionDenied
+from convstats.model import Caller, MonitorRule, Visibility
+from convstats.ports import Directory
+
+__all__ = [
+    "DEFAULT_GRANTS",
+    "VIEW_LIVECHAT_REPORTS",
+    "OperatorAuthority",
+    "RocketChatAuthority",
+]
+
+VIEW_LIVECHAT_REPORTS = "view-livechat-reports"
+
+#: Roles granted each permission by a fresh Rocket.Chat workspace; the workspace's
+#: ``rocketchat_permissions`` document, when present, replaces the grant.
+DEFAULT_GRANTS: dict[str, frozenset[str]] = {
+    VIEW_LIVECHAT_REPORTS: frozenset({"admin", "livechat-manager", "livechat-monitor"}),
+}
+
+_UNRESTRICTED_ROLES = frozenset({"admin", "livechat-manager"})
+_MONITOR_ROLE = "livechat-monitor"
+
+
+@attrs.define(kw_only=True)
+class RocketChatAuthority:
+    """Rocket.Chat's role model (SPEC §5), read through a :class:`~convstats.ports.Directory`.
+
+    A caller is a ``users`` document; a permission is held when one of the caller's roles is
+    granted it. Monitors (``livechat-monitor`` without ``admin`` or ``livechat-manager``) see
+    only the rooms of their units and departments, under ``monitor_rule``, once the workspace
+    has units at all.
+    """
+
+    directory: Directory
+    monitor_rule: MonitorRule = attrs.field(
+        default=MonitorRule.CURRENT, validator=attrs.validators.instance_of(MonitorRule)
+    )
+
+    def authenticate(self, user_id: str | None) -> Caller:
+        """Return the caller for an existing user id; raise ``AuthenticationRequired`` otherwise."""
+        if user_id is None or not isinstance(user_id, str):
+            raise AuthenticationRequired
+        user = self.directory.get_user(user_id)
+        if user is None:
+            raise AuthenticationRequired
+        return Caller(user_id=user.id, roles=user.roles)
+
+    def authorize(self, caller: Caller, permission: str) -> None:
+        """Raise ``PermissionDenied`` unless one of the caller's roles is granted ``permission``."""
+        granted = self.directory.permission_roles(permission)
+        if granted is None:
+            granted = DEFAULT_GRANTS.get(permission, frozenset({"admin"}))
+        if caller.roles.isdisjoint(granted):
+            raise PermissionDenied(permission)
+
+    def visibility(self, caller: Caller) -> Visibility:
+        """Everything, unless the caller is a monitor in a workspace with units."""
+        if (
+            _MONITOR_ROLE not in caller.roles
+            or not caller.roles.isdisjoint(_UNRESTRICTED_ROLES)
+            or not self.directory.has_units()
+        ):
+            return Visibility.everything()
+        units = self.directory.monitored_units(caller.user_id) | self.directory.agent_departments(
+            caller.user_id
+        )
+        current = self.monitor_rule is MonitorRule.CURRENT
+        return Visibility(
+            restricted=True,
+            unit_ids=units,
+            department_ids=self.directory.departments_under(units, include_own=current),
+            rooms_without_department=current,
+        )
+
+
+@attrs.frozen
+class OperatorAuthority:
+    """The operator who owns the data: any caller, every permission, every room.
+
+    For command-line use and trusted back-office code, where no end user is involved.
+    """
+
+    def authenticate(self, user_id: str | None) -> Caller:
+        """Return a caller for ``user_id`` (``"operator"`` when none is given)."""
+        return Caller(user_id=user_id or "operator")
+
+    def authorize(self, caller: Caller, permission: str) -> None:
+        """Allow everything."""
+
+    def visibility(self, caller: Caller) -> Visibility:
+        """Every room."""
+        return Visibility.everything()

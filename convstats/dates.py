@@ -1,0 +1,151 @@
+"""Dates of a request: ISO 8601 parsing and the window rules of SPEC §1."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+
+from convstats.errors import InvalidDate
+from convstats.model import TimeWindow, to_bson_precision
+
+__all__ = [
+    "END_INVALID",
+    "NOT_BEFORE",
+    "START_INVALID",
+    "TOO_FAR_APART",
+    "parse_instant",
+    "validate_window",
+    "window_from_strings",
+    "year_diff",
+]
+
+START_INVALID = 'The "start" query parameter must be a valid date.'
+END_INVALID = 'The "end" query parameter must be a valid date.'
+TOO_FAR_APART = 'The "start" and "end" query parameters must be less than 1 year apart.'
+NOT_BEFORE = 'The "start" query parameter must be before the "end" query parameter.'
+
+#: moment.js ``diff(…, 'year', true)`` above this is "more than a year" upstream.
+MAX_YEARS = 1.01
+
+_ISO_8601 = re.compile(
+    r"""
+    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
+    (?:
+        [T\ ](?P<hour>\d{2}):(?P<minute>\d{2})
+        (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?
+        (?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?
+    )?
+    """,
+    re.VERBOSE | re.ASCII,
+)
+
+
+def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
+    """Parse an ISO 8601 date or date-time; return an aware UTC datetime or ``None``.
+
+    Accepted: ``YYYY-MM-DD``, optionally followed by ``T`` (or a space) and ``HH:MM``,
+    ``HH:MM:SS`` or ``HH:MM:SS.fff…``, and an offset ``Z``, ``±HH``, ``±HHMM`` or ``±HH:MM``.
+    A value without an offset is read in ``tz`` (the server time zone). Digits beyond the
+    millisecond are dropped, as a BSON date keeps milliseconds. Anything else, an impossible
+    calendar value, or an instant outside the representable years gives ``None``.
+    """
+    match = _ISO_8601.fullmatch(raw)
+    if match is None:
+        return None
+    fields = match.groupdict()
+    fraction = (fields["fraction"] or "0")[:6].ljust(6, "0")
+    try:
+        local = datetime(
+            int(fields["year"]),
+            int(fields["month"]),
+            int(fields["day"]),
+            int(fields["hour"] or 0),
+            int(fields["minute"] or 0),
+            int(fields["second"] or 0),
+            int(fraction),
+        )
+        offset = fields["offset"]
+        zone = tz if offset is None else _offset_zone(offset)
+        return to_bson_precision(local.replace(tzinfo=zone))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _offset_zone(text: str) -> tzinfo:
+    if text == "Z":
+        return timezone.utc
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if minutes >= 60:
+        raise ValueError(f"offset minutes out of range in {text!r}")
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if text[0] == "-" else delta)
+
+
+def _start_of_day(moment: datetime, tz: tzinfo) -> datetime:
+    local = moment.astimezone(tz)
+    return datetime.combine(local.date(), time(), tzinfo=tz)
+
+
+def _add_months(moment: datetime, months: int, tz: tzinfo) -> datetime:
+    """moment.js ``add(n, 'months')``: same wall time, day clamped to the month's length."""
+    total = moment.year * 12 + (moment.month - 1) + months
+    year, month = divmod(total, 12)
+    month += 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return datetime.combine(date(year, month, day), moment.timetz().replace(tzinfo=None), tzinfo=tz)
+
+
+def _month_diff(a: datetime, b: datetime, tz: tzinfo) -> float:
+    """moment.js ``monthDiff(a, b)``: fractional calendar months from ``a`` to ``b``, negated."""
+    if a.day < b.day:
+        return -_month_diff(b, a, tz)
+    whole = (b.year - a.year) * 12 + (b.month - a.month)
+    # Differences are taken between instants, not wall times, as moment.js subtracts epoch
+    # milliseconds: a month with a DST change is an hour shorter or longer.
+    b_at = b.timestamp()
+    anchor = _add_months(a, whole, tz).timestamp()
+    if b_at < anchor:
+        anchor2 = _add_months(a, whole - 1, tz).timestamp()
+        adjust = (b_at - anchor) / (anchor - anchor2)
+    else:
+        anchor2 = _add_months(a, whole + 1, tz).timestamp()
+        adjust = (b_at - anchor) / (anchor2 - anchor)
+    return -(whole + adjust) or 0.0
+
+
+def year_diff(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> float:
+    """``moment(end).startOf('day').diff(moment(start).startOf('day'), 'year', true)``.
+
+    Both instants are truncated to the start of their day in ``tz``; the result is the
+    fractional number of calendar months between them divided by 12 (negative when ``end``
+    is before ``start``).
+    """
+    return _month_diff(_start_of_day(end, tz), _start_of_day(start, tz), tz) / 12
+
+
+def validate_window(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> TimeWindow:
+    """Apply the window rules of SPEC §1 to aware datetimes and return the window.
+
+    Raises :class:`~convstats.errors.InvalidDate` with upstream's message: first the
+    more-than-a-year rule, then the order rule. ``start == end`` is valid. Naive datetimes
+    raise :class:`ValueError`.
+    """
+    window = TimeWindow(start, end)
+    if year_diff(window.start, window.end, tz) > MAX_YEARS:
+        raise InvalidDate(TOO_FAR_APART)
+    if window.start > window.end:
+        raise InvalidDate(NOT_BEFORE)
+    return window
+
+
+def window_from_strings(start: str, end: str, tz: tzinfo = timezone.utc) -> TimeWindow:
+    """Parse and validate the ``start`` and ``end`` query parameters, in upstream's order."""
+    start_at = parse_instant(start, tz)
+    if start_at is None:
+        raise InvalidDate(START_INVALID)
+    end_at = parse_instant(end, tz)
+    if end_at is None:
+        raise InvalidDate(END_INVALID)
+    return validate_window(start_at, end_at, tz)

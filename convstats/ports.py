@@ -1,0 +1,109 @@
+"""The ports: what the core asks of the outside world.
+
+Adapters implement these Protocols structurally; they subclass nothing. Each method's
+docstring is its contract. A store signals a storage failure with
+:class:`~convstats.errors.StorageError` (or a subclass), never with an empty answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Protocol, runtime_checkable
+
+from convstats.model import AgentCounts, Caller, TimeWindow, UserRecord, Visibility
+
+__all__ = ["Authority", "Directory", "RoomStore"]
+
+
+@runtime_checkable
+class RoomStore(Protocol):
+    """The room data a conversations report needs (collections ``rocketchat_room`` and ``users``)."""
+
+    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+        """Count the livechat conversations created in ``window`` that ``visibility`` admits.
+
+        A room counts when ``t == "l"``, its ``ts`` is a date with
+        ``window.start <= ts < window.end``, and ``visibility.admits(departmentId,
+        departmentAncestors)``. Its open, closed or on-hold state does not matter.
+
+        A counted room whose ``servedBy`` is an object with a string ``_id`` counts for that
+        agent id; every other counted room (no ``servedBy``, ``servedBy: null``, a
+        ``servedBy`` without a string ``_id``) counts in ``unassigned``. No room is lost.
+
+        Returns an :class:`AgentCounts` whose ``per_agent`` holds only non-zero counts.
+        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        """
+        ...
+
+    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
+        """Return ``{user id: name}`` for those of ``agent_ids`` whose user has a string name.
+
+        Ids without a ``users`` document, or whose ``name`` is missing, null or not a string,
+        are absent from the answer; an empty-string name is present as ``""``.
+        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        """
+        ...
+
+
+@runtime_checkable
+class Directory(Protocol):
+    """The users, permissions and units that decide who may see what (SPEC §5)."""
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        """Return the ``users`` document with ``_id == user_id``, or ``None`` when there is none.
+
+        ``roles`` holds the string entries of the document's ``roles`` array (empty when
+        missing); ``name`` is the name when it is a string, else ``None``.
+        """
+        ...
+
+    def permission_roles(self, permission: str) -> frozenset[str] | None:
+        """Return the roles of the ``rocketchat_permissions`` document ``_id == permission``.
+
+        ``None`` when the workspace has no such document (the default grant then applies).
+        """
+        ...
+
+    def has_units(self) -> bool:
+        """Whether ``rocketchat_livechat_department`` holds any unit (``type == "u"``)."""
+        ...
+
+    def monitored_units(self, user_id: str) -> frozenset[str]:
+        """The ``unitId`` of every ``rocketchat_livechat_unit_monitors`` entry of ``user_id``."""
+        ...
+
+    def agent_departments(self, user_id: str) -> frozenset[str]:
+        """The ``departmentId`` of every ``rocketchat_livechat_department_agents`` entry of ``user_id``."""
+        ...
+
+    def departments_under(self, unit_ids: Collection[str], *, include_own: bool) -> frozenset[str]:
+        """The ``_id`` of the departments whose ``ancestors`` intersect ``unit_ids``.
+
+        With ``include_own``, also the ``_id`` of the documents of
+        ``rocketchat_livechat_department`` whose ``_id`` is itself in ``unit_ids``.
+        """
+        ...
+
+
+@runtime_checkable
+class Authority(Protocol):
+    """Authenticates callers, decides permissions and yields each caller's visibility."""
+
+    def authenticate(self, user_id: str | None) -> Caller:
+        """Return the caller for ``user_id``.
+
+        Raises :class:`~convstats.errors.AuthenticationRequired` when ``user_id`` is ``None``
+        or unknown.
+        """
+        ...
+
+    def authorize(self, caller: Caller, permission: str) -> None:
+        """Return when ``caller`` holds ``permission``.
+
+        Raises :class:`~convstats.errors.PermissionDenied` otherwise.
+        """
+        ...
+
+    def visibility(self, caller: Caller) -> Visibility:
+        """The rooms ``caller`` may see in the dashboards."""
+        ...
