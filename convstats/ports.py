@@ -17,7 +17,7 @@ __all__ = ["Authority", "Directory", "RoomStore"]
 
 @runtime_checkable
 class RoomStore(Protocol):
-    """The room data a conversations report needs (collections ``rocketchat_room`` and ``users``)."""
+    """The room data a conversations report needs (``rocketchat_room`` and ``users``)."""
 
     def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
         """Count the livechat conversations created in ``window`` that ``visibility`` admits.
@@ -73,7 +73,7 @@ class Directory(Protocol):
         ...
 
     def agent_departments(self, user_id: str) -> frozenset[str]:
-        """The ``departmentId`` of every ``rocketchat_livechat_department_agents`` entry of ``user_id``."""
+        """The ``departmentId`` of each ``rocketchat_livechat_department_agents`` entry of it."""
         ...
 
     def departments_under(self, unit_ids: Collection[str], *, include_own: bool) -> frozenset[str]:

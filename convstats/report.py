@@ -43,6 +43,14 @@ def build_report(
     )
 
 
+_UTC: tzinfo = timezone.utc
+
+
+def _is_tzinfo(instance: object, attribute: attrs.Attribute[tzinfo], value: object) -> None:
+    if not isinstance(value, tzinfo):
+        raise TypeError(f"{attribute.name} must be a tzinfo such as ZoneInfo('UTC'), got {value!r}")
+
+
 @attrs.define(kw_only=True)
 class ConversationsByAgent:
     """The report over one store, with the workspace's settings.
@@ -57,9 +65,7 @@ class ConversationsByAgent:
     """
 
     store: RoomStore
-    server_tz: tzinfo = attrs.field(
-        default=timezone.utc, validator=attrs.validators.instance_of(tzinfo)
-    )
+    server_tz: tzinfo = attrs.field(default=_UTC, validator=_is_tzinfo)
     total_mode: TotalMode = attrs.field(
         default=TotalMode.CONVSTATS, validator=attrs.validators.instance_of(TotalMode)
     )

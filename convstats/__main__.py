@@ -1,0 +1,5 @@
+"""``python -m convstats``: the command line."""
+
+from convstats.cli import main
+
+main()

@@ -1,0 +1,269 @@
+"""The ``convstats`` command line.
+
+The command is the composition root: it is the one place of the core that names the
+adapters, and imports them only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from convstats.authz import OperatorAuthority, RocketChatAuthority
+from convstats.dates import window_from_strings
+from convstats.errors import ConvstatsError
+from convstats.handler import ConversationsByAgentEndpoint, Response
+from convstats.model import MonitorRule, TotalMode
+from convstats.ports import Authority
+from convstats.report import ConversationsByAgent
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_REQUEST = 2
+EXIT_REFUSED = 3
+
+_BAR_WIDTH = 30
+
+_EPILOG = """\
+examples:
+  convstats conversations-by-agent --data examples/sample \\
+      --start 2024-03-01 --end 2024-04-01
+  convstats conversations-by-agent --data export/ --start 2024-03-01T00:00:00Z \\
+      --end 2024-03-08T00:00:00Z --sort '{"total": -1}' --format json
+  convstats conversations-by-agent --mongo mongodb://localhost:27017/rocketchat \\
+      --start 2024-03-01 --end 2024-04-01 --user <monitor user id> --format csv
+
+exit status: 0 success; 2 a bad request (400); 3 not authenticated or not permitted
+(401/403); 1 anything else (unreadable data, storage failure), with one line on stderr.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_REQUEST, f"{self.prog}: error: {message}\n")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Berlin)"
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convstats`` command."""
+    parser = _Parser(
+        prog="convstats",
+        description=(
+            "Omnichannel conversations per agent, as Rocket.Chat's "
+            "conversations-by-agent dashboard report computes them."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    report = commands.add_parser(
+        "conversations-by-agent",
+        help="count the conversations each agent served in a time window",
+        description=(
+            "Count the livechat conversations created in [START, END), per agent that "
+            "serves them, with the conversations nobody serves as 'unspecified'. "
+            "Validation, labels and order follow GET /api/v1/livechat/analytics/dashboards/"
+            "conversations-by-agent."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--data",
+        metavar="PATH",
+        help="a JSON file mapping collection names to documents, or a directory of "
+        "mongoexport files named <collection>.json (JSON Lines or --jsonArray)",
+    )
+    source.add_argument(
+        "--mongo",
+        metavar="URI",
+        help="a MongoDB URI (mongodb:// or mongodb+srv://) of a Rocket.Chat database; "
+        "needs the 'mongo' extra",
+    )
+    report.add_argument(
+        "--database",
+        metavar="NAME",
+        help="with --mongo: the database name, when the URI names none",
+    )
+    report.add_argument(
+        "--start", metavar="S", help="window start, ISO 8601, inclusive (required)"
+    )
+    report.add_argument("--end", metavar="E", help="window end, ISO 8601, exclusive (required)")
+    report.add_argument(
+        "--sort",
+        metavar="JSON",
+        help='order of the rows, e.g. \'{"total": -1}\'; keys name|label, total|value, _id; '
+        'values 1 or -1 (default {"name": 1})',
+    )
+    report.add_argument(
+        "--user",
+        metavar="USER_ID",
+        help="answer as this user: unknown users get 401, users without "
+        "view-livechat-reports 403, monitors see only their units (default: the operator, "
+        "who sees everything)",
+    )
+    report.add_argument(
+        "--compat",
+        choices=["rocketchat"],
+        help="rocketchat: total = sum of the rows, as upstream (default: rows + unspecified)",
+    )
+    report.add_argument(
+        "--monitor-scope",
+        choices=[rule.value for rule in MonitorRule],
+        default=MonitorRule.CURRENT.value,
+        help="which rooms a monitor sees: current (with rooms that have no department) or "
+        "legacy (units' departments only) (default: current)",
+    )
+    report.add_argument(
+        "--tz",
+        type=_zone,
+        default=ZoneInfo("UTC"),
+        metavar="ZONE",
+        help="IANA time zone of dates without an offset and of the one-year rule's day "
+        "boundaries (default: UTC)",
+    )
+    report.add_argument(
+        "--format",
+        choices=["table", "json", "csv"],
+        default="table",
+        help="table: for people; json: exactly the endpoint's response body; "
+        "csv: label,value rows (default: table)",
+    )
+    return parser
+
+
+@contextlib.contextmanager
+def _open_store(args: argparse.Namespace) -> Iterator[Any]:
+    if args.data is not None:
+        from convstats_adapters.memory import MemoryStore
+
+        yield MemoryStore.from_path(args.data)
+        return
+    try:
+        from convstats_adapters.mongo import MongoStore
+    except ImportError as error:  # the mongo extra brings pymongo
+        from convstats.errors import MissingDependency
+
+        raise MissingDependency("pymongo", "mongo") from error
+    with MongoStore(args.mongo, database=args.database) as store:
+        yield store
+
+
+def _status_exit(status: int) -> int:
+    if status == 200:
+        return EXIT_OK
+    if status in (401, 403):
+        return EXIT_REFUSED
+    if 400 <= status < 500:
+        return EXIT_BAD_REQUEST
+    return EXIT_FAILURE
+
+
+def _params(args: argparse.Namespace) -> dict[str, str]:
+    given = {"start": args.start, "end": args.end, "sort": args.sort}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _table(body: dict[str, Any], args: argparse.Namespace) -> str:
+    window = window_from_strings(args.start, args.end, args.tz)
+    rows = body["data"]
+    labels = [row["label"] if row["label"] != "" else '""' for row in rows]
+    width = max([len("Agent"), *(len(label) for label in labels)])
+    digits = max([len("Conversations"), *(len(str(row["value"])) for row in rows)])
+    peak = max([row["value"] for row in rows], default=0)
+    lines = [
+        f"Conversations by agent, {window.start.isoformat()} to {window.end.isoformat()} "
+        "(end excluded)",
+        "",
+        f"{'Agent':<{width}}  {'Conversations':>{digits}}",
+    ]
+    for label, row in zip(labels, rows, strict=True):
+        bar = "#" * max(1, round(_BAR_WIDTH * row["value"] / peak)) if peak else ""
+        lines.append(f"{label:<{width}}  {row['value']:>{digits}}  {bar}")
+    if not rows:
+        lines.append("(no agent served a conversation in this window)")
+    assigned = sum(row["value"] for row in rows)
+    lines += [
+        "",
+        f"Agents: {len(rows)}   Assigned: {assigned}   Unspecified: {body['unspecified']}   "
+        f"Total: {body['total']}"
+        + ("  (Rocket.Chat total: assigned only)" if args.compat else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _csv(body: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["label", "value"])
+    writer.writerows([row["label"], row["value"]] for row in body["data"])
+    return buffer.getvalue().rstrip("\n")
+
+
+def _print_response(response: Response, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    if args.format == "json":
+        print(json.dumps(response.body, ensure_ascii=False), file=out)
+    elif response.status != 200:
+        print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
+    elif args.format == "csv":
+        print(_csv(response.body), file=out)
+    else:
+        print(_table(response.body, args), file=out)
+
+
+def _authority(args: argparse.Namespace, store: Any) -> Authority:
+    if args.user is None:
+        return OperatorAuthority()
+    return RocketChatAuthority(directory=store, monitor_rule=MonitorRule(args.monitor_scope))
+
+
+def run(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run the command with ``argv`` and return its exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    try:
+        with _open_store(args) as store:
+            endpoint = ConversationsByAgentEndpoint(
+                reports=ConversationsByAgent(
+                    store=store,
+                    server_tz=args.tz,
+                    total_mode=TotalMode.ROCKETCHAT if args.compat else TotalMode.CONVSTATS,
+                ),
+                authority=_authority(args, store),
+            )
+            response = endpoint.handle(_params(args), args.user)
+    except ConvstatsError as error:
+        if args.format == "json":
+            print(json.dumps({"success": False, "error": str(error)}), file=out)
+        print(f"convstats: {error}", file=err)
+        return EXIT_FAILURE
+    except Exception as error:  # a one-line message, never a traceback, whatever failed
+        print(f"convstats: unexpected {type(error).__name__}: {error}", file=err)
+        return EXIT_FAILURE
+    _print_response(response, args, out, err)
+    return _status_exit(response.status)
+
+
+def main() -> None:
+    """Entry point of the ``convstats`` console script."""
+    sys.exit(run())

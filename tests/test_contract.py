@@ -1,0 +1,205 @@
+"""The store contract: every adapter gives the same counts, names, users and scopes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from convstats import (
+    ConversationsByAgent,
+    ConversationsByAgentEndpoint,
+    Directory,
+    MonitorRule,
+    RocketChatAuthority,
+    RoomStore,
+    TimeWindow,
+    TotalMode,
+    Visibility,
+)
+
+UTC = timezone.utc
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def room(room_id: str, hours: float, **fields: Any) -> dict[str, Any]:
+    return {"_id": room_id, "t": "l", "ts": at(hours), **fields}
+
+
+def served(agent: str) -> dict[str, str]:
+    return {"_id": agent, "username": f"user-{agent}"}
+
+
+WORKSPACE: dict[str, list[dict[str, Any]]] = {
+    "rocketchat_room": [
+        room("r1", 1, servedBy=served("ana"), departmentId="sales", departmentAncestors=["eu"]),
+        room("r2", 2, servedBy=served("ana"), departmentId="support", open=True),
+        room("r3", 3, servedBy=served("bo"), departmentId="support", onHold=True),
+        room("r4", 4, servedBy=served("twin-1")),
+        room("r5", 5, servedBy=served("twin-2"), departmentId="sales", departmentAncestors=["eu"]),
+        room("r6", 6, servedBy=served("gone")),  # the agent's user was deleted
+        room("r7", 7, servedBy=served("nameless")),
+        room("r8", 8),  # never taken
+        room("r9", 9, servedBy=None, departmentId="support"),  # upstream edge: null servedBy
+        room("r10", 10, servedBy={"username": "stale"}, departmentId="sales"),  # no _id
+        room("r11", 11, servedBy=served("empty")),
+        {"_id": "r12", "t": "c", "ts": at(12), "servedBy": served("ana")},  # not livechat
+        {"_id": "r13", "ts": at(13), "servedBy": served("ana")},  # no type
+        room("r14", -1, servedBy=served("ana")),  # before the window
+        room("r15", 48, servedBy=served("ana")),  # exactly at the end: excluded
+        {"_id": "r16", "t": "l", "ts": "2024-03-01T05:00:00Z", "servedBy": served("bo")},
+        room("r17", 0, servedBy=served("bo"), departmentId="sales"),  # exactly at the start
+    ],
+    "users": [
+        {"_id": "ana", "name": "Ana", "username": "ana", "roles": ["livechat-agent"]},
+        {"_id": "bo", "name": "bo", "username": "bo", "roles": ["livechat-agent"], "active": False},
+        {"_id": "twin-1", "name": "Sam", "roles": ["livechat-agent"]},
+        {"_id": "twin-2", "name": "Sam", "roles": ["bot"]},
+        {"_id": "nameless", "name": None, "roles": ["livechat-agent"]},
+        {"_id": "empty", "name": "", "roles": ["livechat-agent"]},
+        {"_id": "boss", "name": "Boss", "roles": ["admin"]},
+        {"_id": "lead", "name": "Lead", "roles": ["livechat-manager"]},
+        {"_id": "mon", "name": "Mon", "roles": ["livechat-monitor"]},
+        {"_id": "plain", "name": "Plain", "roles": ["user"]},
+    ],
+    "rocketchat_livechat_department": [
+        {"_id": "eu", "name": "Europe", "type": "u"},
+        {"_id": "sales", "name": "Sales", "ancestors": ["eu"]},
+        {"_id": "support", "name": "Support", "ancestors": []},
+    ],
+    "rocketchat_livechat_unit_monitors": [{"_id": "m1", "monitorId": "mon", "unitId": "eu"}],
+    "rocketchat_livechat_department_agents": [],
+}
+
+WINDOW = TimeWindow(T0, T0 + timedelta(days=2))
+
+
+def test_adapters_conform_to_the_ports(make_store):
+    """Every adapter is both a RoomStore and a Directory."""
+    store = make_store(WORKSPACE)
+    assert isinstance(store, RoomStore)
+    assert isinstance(store, Directory)
+
+
+def test_counts_follow_the_room_rules(make_store):
+    """Only livechat rooms with a date ts inside the half-open window count, per servedBy._id."""
+    counts = make_store(WORKSPACE).count_conversations(WINDOW, Visibility.everything())
+    assert dict(counts.per_agent) == {
+        "ana": 2,
+        "bo": 2,
+        "twin-1": 1,
+        "twin-2": 1,
+        "gone": 1,
+        "nameless": 1,
+        "empty": 1,
+    }
+    assert counts.unassigned == 3  # r8 (no servedBy), r9 (null), r10 (no _id)
+
+
+def test_names_are_strings_only(make_store):
+    """agent_names answers string names, the empty one included, and nothing for others."""
+    names = make_store(WORKSPACE).agent_names(["ana", "gone", "nameless", "empty", "twin-2"])
+    assert dict(names) == {"ana": "Ana", "empty": "", "twin-2": "Sam"}
+
+
+def test_report_labels_and_default_order(make_store):
+    """Labels are names else ids, twins stay two rows, and rows sort by label code point."""
+    report = ConversationsByAgent(store=make_store(WORKSPACE)).report_window(WINDOW)
+    assert [(row.label, row.agent_id, row.value) for row in report.rows] == [
+        ("", "empty", 1),
+        ("Ana", "ana", 2),
+        ("Sam", "twin-1", 1),
+        ("Sam", "twin-2", 1),
+        ("bo", "bo", 2),
+        ("gone", "gone", 1),
+        ("nameless", "nameless", 1),
+    ]
+    assert report.unspecified == 3
+    assert report.total == 12
+
+
+def test_rocketchat_total_mode(make_store):
+    """In Rocket.Chat compatibility mode total leaves the unassigned conversations out."""
+    reports = ConversationsByAgent(store=make_store(WORKSPACE), total_mode=TotalMode.ROCKETCHAT)
+    body = reports.report_window(WINDOW).to_body()
+    assert body["total"] == 9
+    assert body["unspecified"] == 3
+
+
+def test_directory_reads_users_and_permissions(make_store):
+    """Users come back with their string roles; absent permission documents are None."""
+    store = make_store(WORKSPACE)
+    user = store.get_user("bo")
+    assert user is not None
+    assert user.roles == frozenset({"livechat-agent"})
+    assert user.name == "bo"
+    assert store.get_user("nobody") is None
+    assert store.permission_roles("view-livechat-reports") is None
+    assert store.has_units()
+    assert store.monitored_units("mon") == frozenset({"eu"})
+    assert store.agent_departments("mon") == frozenset()
+    assert store.departments_under(["eu"], include_own=False) == frozenset({"sales"})
+    assert store.departments_under(["eu"], include_own=True) == frozenset({"sales", "eu"})
+
+
+def test_permission_override_is_read(make_store):
+    """A rocketchat_permissions document replaces the default grant."""
+    permission = {"_id": "view-livechat-reports", "roles": ["user"]}
+    data = {**WORKSPACE, "rocketchat_permissions": [permission]}
+    assert make_store(data).permission_roles("view-livechat-reports") == frozenset({"user"})
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected_rows", "expected_unspecified"),
+    [
+        # current: rooms of Sales (under unit eu) and rooms without a department
+        (MonitorRule.CURRENT, {"ana": 1, "bo": 1, "twin-1": 1, "twin-2": 1, "gone": 1,
+                               "nameless": 1, "empty": 1}, 2),
+        # legacy: rooms of Sales only
+        (MonitorRule.LEGACY, {"ana": 1, "bo": 1, "twin-2": 1}, 1),
+    ],
+)
+def test_monitor_scope(make_store, rule, expected_rows, expected_unspecified):
+    """A monitor sees the rooms of the units it monitors, under the chosen rule."""
+    store = make_store(WORKSPACE)
+    endpoint = ConversationsByAgentEndpoint(
+        reports=ConversationsByAgent(store=store),
+        authority=RocketChatAuthority(directory=store, monitor_rule=rule),
+    )
+    params = {"start": "2024-03-01T00:00:00Z", "end": "2024-03-03T00:00:00Z", "sort": '{"_id": 1}'}
+    response = endpoint.handle(params, "mon")
+    assert response.status == 200
+    labels = {"ana": "Ana", "bo": "bo", "twin-1": "Sam", "twin-2": "Sam", "empty": ""}
+    assert response.body["data"] == [
+        {"label": labels.get(agent, agent), "value": value}
+        for agent, value in sorted(expected_rows.items())
+    ]
+    assert response.body["unspecified"] == expected_unspecified
+
+
+@pytest.mark.parametrize("user", ["boss", "lead"])
+def test_admins_and_managers_see_everything(make_store, user):
+    """Admins and managers are never restricted, units or not."""
+    store = make_store(WORKSPACE)
+    endpoint = ConversationsByAgentEndpoint(
+        reports=ConversationsByAgent(store=store), authority=RocketChatAuthority(directory=store)
+    )
+    response = endpoint.handle({"start": "2024-03-01", "end": "2024-03-03"}, user)
+    assert response.status == 200
+    assert response.body["total"] == 12
+
+
+def test_non_members_are_refused(make_store):
+    """A user without a granted role gets upstream's 403, an unknown one its 401."""
+    store = make_store(WORKSPACE)
+    endpoint = ConversationsByAgentEndpoint(
+        reports=ConversationsByAgent(store=store), authority=RocketChatAuthority(directory=store)
+    )
+    params = {"start": "2024-03-01", "end": "2024-03-03"}
+    assert endpoint.handle(params, "plain").status == 403
+    assert endpoint.handle(params, "stranger").status == 401
