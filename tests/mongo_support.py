@@ -1,0 +1,42 @@
+"""A MongoStore over given collections, on mongomock or on a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import mongomock
+from pymongo import MongoClient, ReadPreference
+
+from convstats_adapters.mongo import MongoStore
+
+
+@contextlib.contextmanager
+def mongo_store(
+    collections: dict[str, list[dict[str, Any]]], *, uri: str | None
+) -> Iterator[MongoStore]:
+    """Yield a MongoStore whose database holds ``collections``, inserted as they are.
+
+    With ``uri=None`` the database lives in a fresh ``mongomock.MongoClient``; with a URI it
+    is a uniquely named database on that server, dropped afterwards.
+    """
+    name = f"convstats_test_{uuid.uuid4().hex[:12]}"
+    client: Any = (
+        mongomock.MongoClient(tz_aware=True)
+        if uri is None
+        else MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5_000)
+    )
+    try:
+        database = client[name]
+        for collection, documents in collections.items():
+            if documents:
+                # Copies: insert_many adds an _id to documents that lack one.
+                database[collection].insert_many([dict(document) for document in documents])
+        # Reads from a secondary could miss what was just written on a replica set.
+        yield MongoStore(client, database=name, read_preference=ReadPreference.PRIMARY)
+    finally:
+        if uri is not None:
+            client.drop_database(name)
+        client.close()
