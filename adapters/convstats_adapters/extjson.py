@@ -89,13 +89,15 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_hook=decode_value)
 
 
-def _parse(path: Path, text: str, *, line_offset: int = 0) -> Any:
+def _parse(path: Path, text: str, *, line: int | None = None) -> Any:
+    """Parse ``text``, the whole file or, for JSON Lines, its line number ``line``."""
     try:
         return _loads(text)
     except json.JSONDecodeError as error:
-        raise DataFormatError(str(path), error.msg, line=error.lineno + line_offset) from None
+        at = error.lineno if line is None else line + error.lineno - 1
+        raise DataFormatError(str(path), error.msg, line=at) from None
     except _BadValue as error:
-        raise DataFormatError(str(path), str(error), line=line_offset + 1 if line_offset else None) from None
+        raise DataFormatError(str(path), str(error), line=line) from None
 
 
 def _documents(path: Path, value: Any, collection: str) -> list[dict[str, Any]]:
@@ -113,7 +115,7 @@ def _json_lines(path: Path, text: str) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        document = _parse(path, line, line_offset=number - 1)
+        document = _parse(path, line, line=number)
         if not isinstance(document, dict):
             raise DataFormatError(str(path), "a line must hold one JSON object", line=number)
         yield document

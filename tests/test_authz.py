@@ -1,0 +1,151 @@
+"""SPEC §5: permissions and the visibility of monitors."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from convstats import (
+    AuthenticationRequired,
+    ConversationsByAgent,
+    MonitorRule,
+    OperatorAuthority,
+    PermissionDenied,
+    RocketChatAuthority,
+    Visibility,
+)
+from convstats_adapters.memory import MemoryStore
+from tests.strategies import workspaces, windows
+
+UNITS = [
+    {"_id": "u1", "type": "u", "name": "Unit 1"},
+    {"_id": "u2", "type": "u", "name": "Unit 2"},
+    {"_id": "d1", "name": "D1", "ancestors": ["u1"]},
+    {"_id": "d2", "name": "D2", "ancestors": ["u2"]},
+    {"_id": "d3", "name": "D3"},
+]
+
+
+def store(**extra):
+    users = [
+        {"_id": "mon", "roles": ["livechat-monitor"]},
+        {"_id": "mon-admin", "roles": ["livechat-monitor", "admin"]},
+        {"_id": "mon-manager", "roles": ["livechat-monitor", "livechat-manager"]},
+        {"_id": "agent", "roles": ["livechat-agent"]},
+        {"_id": "odd", "roles": "admin"},  # not a list: no roles
+    ]
+    data = {
+        "users": users,
+        "rocketchat_livechat_department": UNITS,
+        "rocketchat_livechat_unit_monitors": [{"monitorId": "mon", "unitId": "u1"}],
+        "rocketchat_livechat_department_agents": [{"agentId": "mon", "departmentId": "d3"}],
+        **extra,
+    }
+    return MemoryStore(data)
+
+
+def test_unknown_or_missing_callers_are_not_authenticated():
+    """No user id, or one without a users document, is a 401."""
+    authority = RocketChatAuthority(directory=store())
+    for user_id in (None, "ghost"):
+        with pytest.raises(AuthenticationRequired):
+            authority.authenticate(user_id)
+
+
+def test_default_grant_and_override():
+    """Monitors hold the permission by default; a permissions document replaces the grant."""
+    default = RocketChatAuthority(directory=store())
+    default.authorize(default.authenticate("mon"), "view-livechat-reports")
+    with pytest.raises(PermissionDenied):
+        default.authorize(default.authenticate("agent"), "view-livechat-reports")
+    with pytest.raises(PermissionDenied):
+        default.authorize(default.authenticate("odd"), "view-livechat-reports")
+
+    overridden = RocketChatAuthority(
+        directory=store(
+            rocketchat_permissions=[{"_id": "view-livechat-reports", "roles": ["livechat-agent"]}]
+        )
+    )
+    overridden.authorize(overridden.authenticate("agent"), "view-livechat-reports")
+    with pytest.raises(PermissionDenied):
+        overridden.authorize(overridden.authenticate("mon"), "view-livechat-reports")
+
+
+def test_monitor_scope_current_rule():
+    """A monitor's units are its monitored units plus its departments; D adds their members."""
+    authority = RocketChatAuthority(directory=store())
+    visibility = authority.visibility(authority.authenticate("mon"))
+    assert visibility == Visibility(
+        restricted=True,
+        unit_ids={"u1", "d3"},
+        department_ids={"d1", "u1", "d3"},
+        rooms_without_department=True,
+    )
+
+
+def test_monitor_scope_legacy_rule():
+    """Under the legacy rule only departments under the units count, and no-department rooms
+    are hidden."""
+    authority = RocketChatAuthority(directory=store(), monitor_rule=MonitorRule.LEGACY)
+    visibility = authority.visibility(authority.authenticate("mon"))
+    assert visibility == Visibility(
+        restricted=True,
+        unit_ids={"u1", "d3"},
+        department_ids={"d1"},
+        rooms_without_department=False,
+    )
+
+
+@pytest.mark.parametrize("user", ["mon-admin", "mon-manager", "agent"])
+def test_admins_managers_and_non_monitors_are_unrestricted(user):
+    """Only a plain monitor is restricted."""
+    authority = RocketChatAuthority(directory=store())
+    assert authority.visibility(authority.authenticate(user)) == Visibility.everything()
+
+
+def test_no_units_means_no_restriction():
+    """In a workspace without units a monitor sees everything."""
+    monitor = {"_id": "mon", "roles": ["livechat-monitor"]}
+    authority = RocketChatAuthority(directory=MemoryStore({"users": [monitor]}))
+    assert authority.visibility(authority.authenticate("mon")) == Visibility.everything()
+
+
+def test_operator_sees_everything():
+    """The operator authority lets anyone in and restricts nothing."""
+    authority = OperatorAuthority()
+    caller = authority.authenticate(None)
+    authority.authorize(caller, "view-livechat-reports")
+    assert authority.visibility(caller) == Visibility.everything()
+
+
+@pytest.mark.parametrize(
+    ("department_id", "ancestors", "visible"),
+    [
+        ("d1", None, True),
+        ("d2", None, False),
+        ("d2", ["u1"], True),  # ancestors decide on their own
+        ("d2", "u1", True),  # a scalar is matched as itself
+        (None, None, True),
+        (7, None, False),  # an odd department id is never a member
+    ],
+)
+def test_visibility_admits(department_id, ancestors, visible):
+    """A restricted visibility admits by ancestors, by department, or by having none."""
+    visibility = Visibility(restricted=True, unit_ids={"u1"}, department_ids={"d1"})
+    assert visibility.admits(department_id, ancestors) is visible
+
+
+@given(workspaces(), windows())
+def test_a_monitor_never_sees_more_than_a_manager(data, window):
+    """Every monitor's report is, agent by agent, at most the unrestricted report."""
+    memory = MemoryStore(data)
+    reports = ConversationsByAgent(store=memory)
+    everything = memory.count_conversations(window, Visibility.everything())
+    for rule in MonitorRule:
+        authority = RocketChatAuthority(directory=memory, monitor_rule=rule)
+        for user in data["users"]:
+            visibility = authority.visibility(authority.authenticate(user["_id"]))
+            scoped = reports.report_window(window, visibility=visibility)
+            for row in scoped.rows:
+                assert row.value <= everything.per_agent[row.agent_id]
+            assert scoped.unspecified <= everything.unassigned

@@ -1,0 +1,154 @@
+"""The command line: its options, outputs and exit statuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convstats.cli import run
+
+SAMPLE = "examples/sample"
+MARCH = ["--start", "2024-03-01", "--end", "2024-04-01"]
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = run(list(argv), out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+def report(*extra: str) -> dict:
+    status, out, _ = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--format", "json",
+                         *extra)
+    assert status == 0
+    return json.loads(out)
+
+
+def test_json_is_the_response_body():
+    """--format json prints exactly the endpoint's success body."""
+    body = report()
+    assert set(body) == {"total", "data", "unspecified", "success"}
+    assert body["total"] == sum(row["value"] for row in body["data"]) + body["unspecified"]
+    labels = [row["label"] for row in body["data"]]
+    assert labels == sorted(labels)
+    assert labels.count("Sam Taylor") == 2  # two agents, two rows
+    assert {"u-gone", "u-noname", "u-nullname", ""} <= set(labels)
+
+
+def test_compat_sort_and_tz_reach_the_report():
+    """--compat, --sort and --tz change the answer the way the endpoint's options do."""
+    plain, compat = report(), report("--compat", "rocketchat")
+    assert compat["total"] == plain["total"] - plain["unspecified"]
+    by_total = report("--sort", '{"total": -1}')
+    values = [row["value"] for row in by_total["data"]]
+    assert values == sorted(values, reverse=True)
+    shifted = report("--tz", "Pacific/Kiritimati")  # UTC+14: the window starts 14 h earlier
+    assert shifted != plain
+
+
+def test_user_scoping_and_refusals():
+    """--user applies the caller's permission and monitor scope; refusals exit 3."""
+    everything = report()
+    monitored = report("--user", "u-monitor")
+    assert monitored["total"] < everything["total"]
+    legacy = report("--user", "u-monitor", "--monitor-scope", "legacy")
+    assert legacy["total"] < monitored["total"]
+    assert report("--user", "u-manager") == everything
+    for user, message in (("u-plain", "error-unauthorized"), ("ghost", "logged in")):
+        status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH,
+                               "--user", user)
+        assert status == 3
+        assert out == ""
+        assert message in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--start", "2024-03-01"], "must have required property 'end' [invalid-params]"),
+        (["--start", "2024-03-01", "--end", "x"], 'The "end" query parameter'),
+        ([*MARCH, "--sort", "{bad"], "error-invalid-sort"),
+        (["--start", "2022-01-01", "--end", "2024-01-01"], "less than 1 year apart"),
+    ],
+)
+def test_bad_requests_exit_2_with_the_body(args, needle):
+    """A 400 exits 2; in json format the error body is printed on stdout."""
+    status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *args, "--format", "json")
+    assert status == 2
+    body = json.loads(out)
+    assert body["success"] is False
+    assert needle in body["error"]
+    status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *args)
+    assert status == 2
+    assert needle in err
+    assert out == ""
+
+
+def test_table_for_people():
+    """The table shows every agent with a bar, the totals and the window."""
+    status, out, _ = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    assert status == 0
+    body = report()
+    assert "2024-03-01T00:00:00+00:00 to 2024-04-01T00:00:00+00:00" in out
+    assert f"Total: {body['total']}" in out
+    assert f"Unspecified: {body['unspecified']}" in out
+    rows = [line for line in out.splitlines() if "#" in line]
+    assert len(rows) == len(body["data"])
+
+
+def test_empty_window_table():
+    """A window without conversations says so."""
+    status, out, _ = cli("conversations-by-agent", "--data", SAMPLE, "--start", "2020-01-01",
+                         "--end", "2020-01-02")
+    assert status == 0
+    assert "no agent served a conversation" in out
+    assert "Total: 0" in out
+
+
+def test_csv_rows():
+    """CSV has a header and one label,value row per agent, quoted where needed."""
+    status, out, _ = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--format", "csv")
+    assert status == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["label", "value"]
+    body = report()
+    assert rows[1:] == [[row["label"], str(row["value"])] for row in body["data"]]
+
+
+def test_unreadable_data_exits_1(tmp_path):
+    """Bad data is one line on stderr and exit 1, never a traceback."""
+    (tmp_path / "rocketchat_room.json").write_text("{oops\n")
+    status, out, err = cli("conversations-by-agent", "--data", str(tmp_path), *MARCH)
+    assert status == 1
+    assert err.count("\n") == 1
+    assert "rocketchat_room.json, line 1" in err
+    assert "Traceback" not in err
+    status, out, _ = cli("conversations-by-agent", "--data", str(tmp_path), *MARCH,
+                         "--format", "json")
+    assert json.loads(out)["success"] is False
+
+
+def test_usage_errors_exit_2(capsys):
+    """Missing sources, unknown zones and unknown options are usage errors (exit 2)."""
+    for argv in (["conversations-by-agent", *MARCH],
+                 ["conversations-by-agent", "--data", SAMPLE, *MARCH, "--tz", "Mars/Olympus"],
+                 ["conversations-by-agent", "--data", SAMPLE, "--data", "x", "--mongo", "y"]):
+        with pytest.raises(SystemExit) as caught:
+            run(argv)
+        assert caught.value.code == 2
+    assert "Mars/Olympus" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    """python -m convstats --help teaches the command and its exit statuses."""
+    result = subprocess.run(
+        [sys.executable, "-m", "convstats", "conversations-by-agent", "--help"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "--monitor-scope" in result.stdout
+    assert "exit status" in result.stdout

@@ -1,0 +1,145 @@
+"""Reading Rocket.Chat data from files: Extended JSON, mongoexport layouts, bad files."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from convstats import DataFormatError, TimeWindow, Visibility
+from convstats_adapters.extjson import load_collections
+from convstats_adapters.memory import MemoryStore
+
+UTC = timezone.utc
+JAN = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+
+RELAXED = {"_id": "r1", "t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"},
+           "servedBy": {"_id": "ana"}}
+CANONICAL = {"_id": "r2", "t": "l", "ts": {"$date": {"$numberLong": "1704164645678"}},
+             "metrics": {"chatDuration": {"$numberDouble": "12.5"}}}
+
+
+def test_extended_json_values(tmp_path):
+    """Relaxed and canonical dates, numbers and ObjectIds become Python values."""
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({
+        "rocketchat_room": [RELAXED, CANONICAL],
+        "users": [{"_id": {"$oid": "65a0c0ffee0000000000beef"}, "n": {"$numberLong": "7"},
+                   "d": {"$numberDecimal": "1.10"}, "i": {"$numberInt": "3"}}],
+    }))
+    data = load_collections(path)
+    expected = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+    assert data["rocketchat_room"][0]["ts"] == expected
+    assert data["rocketchat_room"][1]["ts"] == expected
+    assert data["rocketchat_room"][1]["metrics"]["chatDuration"] == 12.5
+    assert data["users"][0] == {"_id": "65a0c0ffee0000000000beef", "n": 7,
+                                "d": Decimal("1.10"), "i": 3}
+
+
+def test_mongoexport_directory_lines_and_arrays(tmp_path):
+    """A directory holds JSON Lines files and --jsonArray files alike."""
+    (tmp_path / "rocketchat_room.json").write_text(
+        json.dumps(RELAXED) + "\n\n" + json.dumps(CANONICAL) + "\n"
+    )
+    (tmp_path / "users.json").write_text(json.dumps([{"_id": "ana", "name": "Ana"}], indent=2))
+    store = MemoryStore.from_path(tmp_path)
+    counts = store.count_conversations(JAN, Visibility.everything())
+    assert dict(counts.per_agent) == {"ana": 1}
+    assert counts.unassigned == 1
+    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+
+
+def test_sample_workspace_loads():
+    """The bundled sample loads and every room in it is a counted or a non-livechat room."""
+    store = MemoryStore.from_path("examples/sample")
+    counts = store.count_conversations(
+        TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
+        Visibility.everything(),
+    )
+    assert counts.assigned + counts.unassigned == 420
+    assert store.room_count == 432
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        ('{"_id": "r1"}\n{"_id": \n', 2, "Expecting value"),
+        ('{"_id": "r1"}\n[1, 2]\n', 2, "one JSON object"),
+        ('{"_id": "r1"}\n\n{"ts": {"$date": "yesterday"}}\n', 3, r"invalid \$date"),
+        ('{"ts": {"$date": "yesterday"}}\n', 1, r"invalid \$date"),
+    ],
+)
+def test_bad_json_lines_name_file_and_line(tmp_path, content, line, message):
+    """A malformed line is an error naming the file and the line."""
+    (tmp_path / "rocketchat_room.json").write_text(content)
+    with pytest.raises(DataFormatError, match=message) as caught:
+        load_collections(tmp_path)
+    assert caught.value.line == line
+    assert str(caught.value).startswith(f"{tmp_path / 'rocketchat_room.json'}, line {line}: ")
+
+
+def test_bad_array_file_names_the_line(tmp_path):
+    """Invalid JSON in an array file reports the line of the error."""
+    path = tmp_path / "users.json"
+    path.write_text('[\n  {"_id": "a"},\n  {"_id": }\n]')
+    with pytest.raises(DataFormatError) as caught:
+        load_collections(tmp_path)
+    assert caught.value.line == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"rocketchat_room": {"_id": 1}}', "not an array"),
+        ('{"rocketchat_room": [1]}', "document 0 of 'rocketchat_room' is not an object"),
+        ('{"rocketchat_room": [{"ts": {"$date": {"$numberLong": "x"}}}]}', "invalid \\$numberLong"),
+        ('{"rocketchat_room": [{"ts": {"$date": 1e300}}]}', "invalid \\$date"),
+        ('{"rocketchat_room": [{"ts": {"$date": 999999999999999999}}]}', "outside the years"),
+    ],
+)
+def test_bad_single_files(tmp_path, content, message):
+    """A file of the wrong shape or with a bad Extended JSON value is refused by name."""
+    path = tmp_path / "data.json"
+    path.write_text(content)
+    with pytest.raises(DataFormatError, match=message) as caught:
+        load_collections(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_and_empty_paths(tmp_path):
+    """A missing path or a directory without exports is an error naming it."""
+    with pytest.raises(DataFormatError, match="no such file"):
+        load_collections(tmp_path / "nope.json")
+    with pytest.raises(DataFormatError, match="no <collection>\\.json"):
+        load_collections(tmp_path)
+
+
+def test_non_utf8_file(tmp_path):
+    """Bytes that are not UTF-8 are refused with the file's name."""
+    (tmp_path / "users.json").write_bytes(b'{"name": "\xff"}\n')
+    with pytest.raises(DataFormatError, match="UTF-8"):
+        load_collections(tmp_path)
+
+
+def test_duplicate_room_ids_are_refused():
+    """Two rooms with one _id cannot both be kept, so loading refuses them."""
+    with pytest.raises(ValueError, match="'r1'"):
+        MemoryStore({"rocketchat_room": [{"_id": "r1"}, {"_id": "r1"}]})
+
+
+def test_odd_documents_never_crash_a_report():
+    """Rooms with odd ts, t or servedBy follow SPEC §2 instead of failing."""
+    store = MemoryStore({"rocketchat_room": [
+        {"_id": 1, "t": "l", "ts": datetime(2024, 1, 3), "servedBy": {"_id": "ana"}},  # naive: UTC
+        {"_id": 2, "t": "l", "ts": "2024-01-03T00:00:00Z", "servedBy": {"_id": "ana"}},
+        {"_id": 3, "t": "l", "servedBy": {"_id": "ana"}},
+        {"_id": 4, "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC), "servedBy": ["ana"]},
+        {"_id": 5, "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC), "servedBy": {"_id": 9}},
+        {"t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)},  # no _id still counts
+    ]})
+    counts = store.count_conversations(JAN, Visibility.everything())
+    assert dict(counts.per_agent) == {"ana": 1}
+    assert counts.unassigned == 3
