@@ -84,8 +84,7 @@ def test_monitor_scope_current_rule():
 
 
 def test_monitor_scope_legacy_rule():
-    """Under the legacy rule only departments under the units count, and no-department rooms
-    are hidden."""
+    """The legacy rule keeps only departments under the units and hides department-less rooms."""
     authority = RocketChatAuthority(directory=store(), monitor_rule=MonitorRule.LEGACY)
     visibility = authority.visibility(authority.authenticate("mon"))
     assert visibility == Visibility(
