@@ -15,7 +15,7 @@ from convstats import (
     Visibility,
 )
 from convstats_adapters.memory import MemoryStore
-from tests.strategies import workspaces, windows
+from tests.strategies import windows, workspaces
 
 UNITS = [
     {"_id": "u1", "type": "u", "name": "Unit 1"},
