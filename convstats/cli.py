@@ -13,6 +13,7 @@ import io
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import timezone, tzinfo
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,7 +54,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_REQUEST, f"{self.prog}: error: {message}\n")
 
 
-def _zone(name: str) -> ZoneInfo:
+def _zone(name: str) -> tzinfo:
+    if name.upper() == "UTC":  # needs no time zone database
+        return timezone.utc
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--tz",
         type=_zone,
-        default=ZoneInfo("UTC"),
+        default=timezone.utc,
         metavar="ZONE",
         help="IANA time zone of dates without an offset and of the one-year rule's day "
         "boundaries (default: UTC)",

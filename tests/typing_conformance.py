@@ -1,0 +1,25 @@
+"""Typed assignments that mypy checks: every adapter conforms to the ports it implements.
+
+Not a test module (pytest does not collect it); ``mypy`` reads it with the package.
+"""
+
+from __future__ import annotations
+
+from convstats.authz import OperatorAuthority, RocketChatAuthority
+from convstats.ports import Authority, Directory, RoomStore
+from convstats_adapters.memory import MemoryStore
+from convstats_adapters.mongo import MongoStore
+
+
+def memory_store_conforms(store: MemoryStore) -> tuple[RoomStore, Directory]:
+    return store, store
+
+
+def mongo_store_conforms(store: MongoStore) -> tuple[RoomStore, Directory]:
+    return store, store
+
+
+def authorities_conform(
+    rocketchat: RocketChatAuthority, operator: OperatorAuthority
+) -> tuple[Authority, Authority]:
+    return rocketchat, operator
