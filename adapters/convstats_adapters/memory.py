@@ -9,9 +9,8 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
-
 from convstats_adapters.extjson import load_collections
-from convstats_adapters.strategies import STRATEGIES, CountingStrategy
+from convstats_adapters.strategies import CountingStrategy, make_strategy
 
 __all__ = [
     "DEPARTMENTS",
@@ -57,28 +56,32 @@ class MemoryStore:
     :meth:`set_served_by`) and every strategy stays consistent without a rebuild; the other
     collections are fixed at construction.
 
-    ``strategy`` names the aggregation strategy (see :data:`STRATEGIES`).
+    ``strategy`` names how rooms are held and counted (all give the same answers):
+    ``"scan"`` keeps the documents and reads them all at each query; ``"columnar"`` keeps
+    three integers a room and counts them with numpy (extra ``columnar``); ``"indexed"``
+    adds sorted creation times per partition and agent and bisects; ``"auto"``, the
+    default, is the index, answering each query from the columns instead when numpy is
+    installed and that is cheaper (see :mod:`convstats_adapters.strategies`). Only
+    ``"scan"`` keeps the room documents; the others keep what the report reads of them.
+    Not safe for changes concurrent with queries.
     """
 
     def __init__(
         self,
         collections: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
         *,
-        strategy: str = "scan",
+        strategy: str = "auto",
     ) -> None:
-        if strategy not in STRATEGIES:
-            known = ", ".join(sorted(STRATEGIES))
-            raise ValueError(f"unknown strategy {strategy!r}; choose one of: {known}")
-        data = {name: [dict(doc) for doc in docs] for name, docs in (collections or {}).items()}
         self.strategy_name = strategy
-        self._rooms: dict[object, Document] = {}
+        self._strategy: CountingStrategy = make_strategy(strategy)
         self._anonymous = itertools.count()
-        self._strategy: CountingStrategy = STRATEGIES[strategy](self._rooms)
-        for room in data.get(ROOMS, []):
-            key = self._key(room)
-            if key in self._rooms:
-                raise ValueError(f"two rooms have the _id {key!r}")
-            self._store(key, room)
+        collections = collections or {}
+        # Rooms go straight to the strategy: copying millions of documents first would
+        # cost more than the build itself.
+        self._strategy.load((self._key(room), room) for room in collections.get(ROOMS, ()))
+        data = {
+            name: [dict(doc) for doc in docs] for name, docs in collections.items() if name != ROOMS
+        }
         self._users: dict[Any, Document] = {doc.get("_id"): doc for doc in data.get(USERS, [])}
         self._permissions: dict[Any, Document] = {
             doc.get("_id"): doc for doc in data.get(PERMISSIONS, [])
@@ -90,49 +93,40 @@ class MemoryStore:
         )
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "scan") -> MemoryStore:
+    def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryStore:
         """Load a JSON file or a ``mongoexport`` directory (see ``load_collections``)."""
         return cls(load_collections(path), strategy=strategy)
 
-    def _key(self, room: Document) -> object:
+    def _key(self, room: Mapping[str, Any]) -> object:
         # A room without an _id still counts; it gets a key no real _id can equal.
         return room["_id"] if "_id" in room else ("<no _id>", next(self._anonymous))
-
-    def _store(self, key: object, room: Document) -> None:
-        self._rooms[key] = room
-        self._strategy.added(key, room)
 
     # -- changes ---------------------------------------------------------------------------
 
     def put_room(self, room: Mapping[str, Any]) -> None:
         """Insert a room, or replace the stored room with the same ``_id``."""
-        document = dict(room)
-        key = self._key(document)
-        self.remove_room(key)
-        self._store(key, document)
+        self._strategy.put(self._key(room), room)
 
     def remove_room(self, room_id: object) -> bool:
         """Remove the room with ``_id == room_id``; return whether there was one."""
-        old = self._rooms.pop(room_id, None)
-        if old is None:
-            return False
-        self._strategy.removed(room_id, old)
-        return True
+        return self._strategy.remove(room_id)
 
     def set_served_by(self, room_id: object, agent: Mapping[str, Any] | None) -> None:
-        """Transfer a room to ``agent`` (``{"_id": …, "username": …}``) or, with ``None``,
-        return it to the queue. Raises :class:`KeyError` for an unknown room."""
-        room = dict(self._rooms[room_id])
-        if agent is None:
-            room.pop("servedBy", None)
-        else:
-            room["servedBy"] = dict(agent)
-        self.put_room(room)
+        """Transfer a room to ``agent`` (``{"_id": …, "username": …}``), or return it to the queue.
+
+        With ``agent=None`` the room loses its ``servedBy``. Raises :class:`KeyError` for an
+        unknown room.
+        """
+        self._strategy.set_served_by(room_id, agent)
 
     @property
     def room_count(self) -> int:
-        """How many room documents the store holds."""
-        return len(self._rooms)
+        """How many rooms the store holds."""
+        return len(self._strategy)
+
+    def footprint(self) -> Mapping[str, int]:
+        """Bytes the strategy holds, by component (a diagnostic; see ``CountingStrategy``)."""
+        return self._strategy.footprint()
 
     # -- RoomStore -------------------------------------------------------------------------
 

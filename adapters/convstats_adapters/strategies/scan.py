@@ -1,0 +1,86 @@
+"""The reference strategy: the documents themselves, judged one by one at each query."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from convstats.model import AgentCounts, TimeWindow, Visibility
+from convstats_adapters.rooms import created_ms, served_agent
+
+__all__ = ["ScanStrategy"]
+
+Room = Mapping[str, Any]
+
+
+class ScanStrategy:
+    """One pass over the documents, each judged as SPEC §2 says.
+
+    No build, no derived structure; a query costs one look at every room, and memory is the
+    documents (a shallow copy of each, so that later changes by the caller do not leak in).
+    The other strategies are tested against it.
+    """
+
+    def __init__(self) -> None:
+        self._rooms: dict[object, dict[str, Any]] = {}
+
+    def load(self, rooms: Iterable[tuple[object, Room]]) -> None:
+        """See :meth:`CountingStrategy.load`."""
+        held = self._rooms
+        for key, room in rooms:
+            if key in held:
+                raise ValueError(f"two rooms have the _id {key!r}")
+            held[key] = dict(room)
+
+    def put(self, key: object, room: Room) -> None:
+        """See :meth:`CountingStrategy.put`."""
+        self._rooms[key] = dict(room)
+
+    def remove(self, key: object) -> bool:
+        """See :meth:`CountingStrategy.remove`."""
+        return self._rooms.pop(key, None) is not None
+
+    def set_served_by(self, key: object, agent: Mapping[str, Any] | None) -> None:
+        """See :meth:`CountingStrategy.set_served_by`."""
+        room = dict(self._rooms[key])
+        if agent is None:
+            room.pop("servedBy", None)
+        else:
+            room["servedBy"] = dict(agent)
+        self._rooms[key] = room
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rooms
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def count(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+        """Count by looking at every room."""
+        start, end = window.start_ms, window.end_ms
+        per_agent: Counter[str] = Counter()
+        unassigned = 0
+        for room in self._rooms.values():
+            ts = created_ms(room)
+            if ts is None or not start <= ts < end:
+                continue
+            if not visibility.admits(room.get("departmentId"), room.get("departmentAncestors")):
+                continue
+            agent = served_agent(room)
+            if agent is None:
+                unassigned += 1
+            else:
+                per_agent[agent] += 1
+        return AgentCounts(per_agent=dict(per_agent), unassigned=unassigned)
+
+    def footprint(self) -> Mapping[str, int]:
+        """The key table and the top-level document copies.
+
+        Values shared with the caller (strings, dates, nested objects) are not counted.
+        """
+        return {
+            "id map": sys.getsizeof(self._rooms),
+            "documents": sum(sys.getsizeof(room) for room in self._rooms.values()),
+        }

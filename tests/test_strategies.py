@@ -1,0 +1,400 @@
+"""Aggregation strategies of the in-memory store: the same reports as the scan, always."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from convstats import (
+    MissingDependency,
+    Report,
+    RoomStore,
+    TimeWindow,
+    TotalMode,
+    Visibility,
+    build_report,
+)
+from convstats.sorting import Sort
+from convstats_adapters.memory import MemoryStore
+from convstats_adapters.strategies import STRATEGY_NAMES, indexed
+from tests.strategies import AGENTS, rooms, sorts, visibilities, windows, workspaces
+
+UTC = timezone.utc
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+ALL_DAY = TimeWindow(T0, T0 + timedelta(days=1))
+FAST = [name for name in STRATEGY_NAMES if name != "scan"]
+
+
+def at(offset: timedelta) -> datetime:
+    return T0 + offset
+
+
+def room(room_id: str, ts: datetime, agent: str | None = None, **fields: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {"_id": room_id, "t": "l", "ts": ts, **fields}
+    if agent is not None:
+        document["servedBy"] = {"_id": agent, "username": agent}
+    return document
+
+
+def workspace(*documents: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {"rocketchat_room": list(documents)}
+
+
+def counts(store: MemoryStore, window: TimeWindow = ALL_DAY, **scope: Any) -> dict[str, int]:
+    visibility = Visibility(restricted=True, **scope) if scope else Visibility.everything()
+    answer = store.count_conversations(window, visibility)
+    return {**answer.per_agent, "<unassigned>": answer.unassigned}
+
+
+@contextmanager
+def index_only() -> Iterator[None]:
+    """Makes ``auto`` answer every query from its index rather than its columns."""
+    saved = indexed.COLUMN_SLOTS_PER_GROUP
+    indexed.COLUMN_SLOTS_PER_GROUP = 0
+    try:
+        yield
+    finally:
+        indexed.COLUMN_SLOTS_PER_GROUP = saved
+
+
+@pytest.fixture(params=STRATEGY_NAMES)
+def strategy(request: pytest.FixtureRequest) -> str:
+    """Each strategy by name."""
+    return str(request.param)
+
+
+# -- behaviour of each strategy ------------------------------------------------------------
+
+
+def test_every_strategy_is_a_room_store(strategy: str) -> None:
+    """A store is a RoomStore whatever strategy it counts with."""
+    store: RoomStore = MemoryStore(strategy=strategy)
+    assert isinstance(store, RoomStore)
+
+
+def test_auto_is_the_default() -> None:
+    """A store built without a strategy name uses ``auto``."""
+    assert MemoryStore().strategy_name == "auto"
+
+
+def test_unknown_strategy_is_refused() -> None:
+    """An unknown strategy name is a ValueError that lists the known ones."""
+    with pytest.raises(ValueError, match="columnar"):
+        MemoryStore(strategy="btree")
+
+
+def test_window_is_half_open_at_millisecond_precision(strategy: str) -> None:
+    """A room at the start counts, one at the end does not, and microseconds are dropped."""
+    store = MemoryStore(
+        workspace(
+            room("before", at(-MS), "ana"),
+            room("start", at(timedelta(microseconds=999)), "ana"),
+            room("last", at(timedelta(days=1) - MS), "bo"),
+            room("end", at(timedelta(days=1)), "bo"),
+        ),
+        strategy=strategy,
+    )
+    window = TimeWindow(at(timedelta(microseconds=500)), at(timedelta(days=1, microseconds=900)))
+    assert counts(store, window) == {"ana": 1, "bo": 1, "<unassigned>": 0}
+    assert counts(store, TimeWindow(T0, T0)) == {"<unassigned>": 0}
+
+
+def test_only_dated_livechat_rooms_count(strategy: str) -> None:
+    """Rooms of another type, or without a date ts, never count; a naive ts is UTC."""
+    store = MemoryStore(
+        workspace(
+            room("naive", at(MS).replace(tzinfo=None), "ana"),
+            room("string", "2024-03-01T01:00:00Z", "ana"),  # type: ignore[arg-type]
+            {"_id": "no-ts", "t": "l", "servedBy": {"_id": "ana"}},
+            {**room("channel", at(MS), "ana"), "t": "c"},
+        ),
+        strategy=strategy,
+    )
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert store.room_count == 4
+
+
+def test_odd_served_by_counts_as_unassigned(strategy: str) -> None:
+    """servedBy null, without _id, with a non-string _id or not an object is unassigned."""
+    store = MemoryStore(
+        workspace(
+            room("null", at(MS), servedBy=None),
+            room("no-id", at(MS), servedBy={"username": "ghost"}),
+            room("int-id", at(MS), servedBy={"_id": 7}),
+            room("scalar", at(MS), servedBy="ana"),
+            room("missing", at(MS)),
+        ),
+        strategy=strategy,
+    )
+    assert counts(store) == {"<unassigned>": 5}
+
+
+def test_rooms_without_id_all_count(strategy: str) -> None:
+    """Rooms without an _id are kept apart and each counts."""
+    anonymous = {"t": "l", "ts": at(MS), "servedBy": {"_id": "ana"}}
+    store = MemoryStore(workspace(dict(anonymous), dict(anonymous)), strategy=strategy)
+    store.put_room(dict(anonymous))
+    assert counts(store) == {"ana": 3, "<unassigned>": 0}
+    assert store.room_count == 3
+
+
+def test_duplicate_ids_are_refused(strategy: str) -> None:
+    """Two rooms with the same _id in the initial data are a ValueError."""
+    with pytest.raises(ValueError, match="two rooms"):
+        MemoryStore(workspace(room("r1", at(MS)), room("r1", at(MS))), strategy=strategy)
+
+
+def test_partitions_follow_monitor_scope(strategy: str) -> None:
+    """A restricted visibility admits rooms by ancestors, by department and without one."""
+    store = MemoryStore(
+        workspace(
+            room("eu", at(MS), "ana", departmentId="sales", departmentAncestors=["eu"]),
+            room("scalar", at(MS), "ana", departmentId="other", departmentAncestors="eu"),
+            room("support", at(MS), "bo", departmentId="support"),
+            room("none", at(MS)),
+            room("null", at(MS), "bo", departmentId=None),
+            room("odd", at(MS), "bo", departmentId=7, departmentAncestors=[3, "us"]),
+        ),
+        strategy=strategy,
+    )
+    assert counts(store, unit_ids={"eu"}, rooms_without_department=False) == {
+        "ana": 2,
+        "<unassigned>": 0,
+    }
+    assert counts(store, department_ids={"support"}) == {"bo": 2, "<unassigned>": 1}
+    assert counts(store, unit_ids={"us"}, rooms_without_department=False) == {
+        "bo": 1,
+        "<unassigned>": 0,
+    }
+    assert counts(store, department_ids={"7"}, rooms_without_department=False) == {
+        "<unassigned>": 0
+    }
+
+
+def test_transfer_counts_for_the_last_agent(strategy: str) -> None:
+    """A transferred room counts once, for the agent it was transferred to."""
+    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    store.set_served_by("r1", {"_id": "bo", "username": "bo"})
+    assert counts(store) == {"bo": 1, "<unassigned>": 0}
+
+
+def test_return_to_queue_and_reopen(strategy: str) -> None:
+    """A room returned to the queue is unassigned until an agent takes it again."""
+    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    store.set_served_by("r1", None)
+    assert counts(store) == {"<unassigned>": 1}
+    store.set_served_by("r1", {"_id": "ana"})
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    store.set_served_by("r1", {"username": "ghost"})
+    assert counts(store) == {"<unassigned>": 1}
+
+
+def test_set_served_by_on_an_unknown_room_raises(strategy: str) -> None:
+    """Transferring a room the store does not hold is a KeyError."""
+    store = MemoryStore(strategy=strategy)
+    with pytest.raises(KeyError):
+        store.set_served_by("nope", {"_id": "ana"})
+
+
+def test_removal_and_reinsertion(strategy: str) -> None:
+    """A removed room stops counting; put back, it counts again under its new fields."""
+    store = MemoryStore(
+        workspace(room("r1", at(MS), "ana"), room("r2", at(MS), "ana")), strategy=strategy
+    )
+    assert store.remove_room("r1") is True
+    assert store.remove_room("r1") is False
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    store.put_room(room("r1", at(2 * MS), "bo", departmentId="support"))
+    assert counts(store) == {"ana": 1, "bo": 1, "<unassigned>": 0}
+    assert store.room_count == 2
+
+
+def test_put_room_replaces_time_and_department(strategy: str) -> None:
+    """Replacing a room moves it out of the window and out of the monitor's scope."""
+    store = MemoryStore(
+        workspace(room("r1", at(MS), "ana", departmentId="sales")), strategy=strategy
+    )
+    store.put_room(room("r1", at(timedelta(days=2)), "ana", departmentId="sales"))
+    assert counts(store) == {"<unassigned>": 0}
+    store.put_room(room("r1", at(MS), "ana", departmentId="support"))
+    assert counts(store, department_ids={"sales"}) == {"<unassigned>": 0}
+    assert counts(store, department_ids={"support"}) == {"ana": 1, "<unassigned>": 0}
+
+
+def test_changes_to_a_room_that_never_counts(strategy: str) -> None:
+    """A room that cannot count can be transferred and replaced, and then counts."""
+    store = MemoryStore(workspace({"_id": "r1", "t": "c", "ts": at(MS)}), strategy=strategy)
+    store.set_served_by("r1", {"_id": "ana"})
+    assert counts(store) == {"<unassigned>": 0}
+    store.put_room(room("r1", at(MS), "ana"))
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+
+
+def test_caller_changes_do_not_leak_into_the_store(strategy: str) -> None:
+    """Mutating a document after handing it to the store does not change the counts."""
+    document = room("r1", at(MS), "ana")
+    store = MemoryStore(workspace(document), strategy=strategy)
+    document["servedBy"] = {"_id": "bo"}
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+
+
+def test_footprint_names_its_components(strategy: str) -> None:
+    """Every strategy reports what it holds, in bytes, by component."""
+    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    footprint = store.footprint()
+    assert footprint
+    assert all(size > 0 for size in footprint.values())
+
+
+def test_auto_answers_from_index_and_columns_alike() -> None:
+    """``auto`` gives the same counts whether it reads its index or its columns."""
+    documents = [room(f"r{n}", at(n * MS), AGENTS[n % 3]) for n in range(30)]
+    store = MemoryStore(workspace(*documents), strategy="auto")
+    window = TimeWindow(at(5 * MS), at(25 * MS))
+    from_columns = counts(store, window)
+    with index_only():
+        assert counts(store, window) == from_columns
+
+
+# -- numpy is optional ---------------------------------------------------------------------
+
+
+def test_without_numpy_columnar_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without numpy, asking for columnar raises MissingDependency naming the extra."""
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    with pytest.raises(MissingDependency, match=r"convstats\[columnar\]"):
+        MemoryStore(strategy="columnar")
+
+
+def test_without_numpy_auto_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without numpy, ``auto`` and ``indexed`` answer as the scan does."""
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    data = workspace(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
+    expected = counts(MemoryStore(data, strategy="scan"))
+    assert counts(MemoryStore(data, strategy="auto")) == expected
+    assert counts(MemoryStore(data, strategy="indexed")) == expected
+
+
+def test_auto_survives_numpy_vanishing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` built while numpy was importable still answers when the import fails."""
+    data = workspace(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
+    store = MemoryStore(data, strategy="auto")
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    assert counts(store) == counts(MemoryStore(data, strategy="scan"))
+
+
+# -- differential properties ---------------------------------------------------------------
+
+
+def reports(
+    store: MemoryStore, window: TimeWindow, visibility: Visibility, sort: Sort
+) -> list[Report]:
+    return [
+        build_report(store, window, sort=sort, visibility=visibility, total_mode=mode)
+        for mode in TotalMode
+    ]
+
+
+@given(data=workspaces(), window=windows(), visibility=visibilities(), sort=sorts())
+def test_every_strategy_reports_as_the_scan(
+    data: dict[str, list[dict[str, Any]]], window: TimeWindow, visibility: Visibility, sort: Sort
+) -> None:
+    """For any workspace, window, scope and sort, every strategy's report is the scan's."""
+    expected = reports(MemoryStore(data, strategy="scan"), window, visibility, sort)
+    for name in FAST:
+        store = MemoryStore(data, strategy=name)
+        assert reports(store, window, visibility, sort) == expected, name
+        with index_only():
+            assert reports(store, window, visibility, sort) == expected, name
+
+
+def _holds(store: MemoryStore, room_id: str) -> bool:
+    return room_id in store._strategy
+
+
+AGENT_CHANGES = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({"_id": st.sampled_from(AGENTS), "username": st.just("someone")}),
+    st.fixed_dictionaries({"username": st.just("ghost")}),
+    st.fixed_dictionaries({"_id": st.integers(0, 3)}),
+)
+
+
+class StoresAgree(RuleBasedStateMachine):
+    """Every strategy's store, fed the same changes, keeps reporting as the scan's store."""
+
+    ids = Bundle("ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stores: dict[str, MemoryStore] = {}
+        self.fresh = 0
+
+    @initialize(target=ids, data=workspaces(max_rooms=20))
+    def build(self, data: dict[str, list[dict[str, Any]]]) -> Any:
+        self.stores = {name: MemoryStore(data, strategy=name) for name in STRATEGY_NAMES}
+        return multiple(*(document["_id"] for document in data["rocketchat_room"]))
+
+    @rule(target=ids, data=st.data())
+    def insert(self, data: st.DataObject) -> str:
+        self.fresh += 1
+        room_id = f"new-{self.fresh}"
+        document = data.draw(rooms(room_id))
+        for store in self.stores.values():
+            store.put_room(document)
+        return room_id
+
+    @rule(room_id=ids, data=st.data())
+    def replace(self, room_id: str, data: st.DataObject) -> None:
+        document = data.draw(rooms(room_id))
+        for store in self.stores.values():
+            store.put_room(document)
+
+    @rule(room_id=ids, agent=AGENT_CHANGES)
+    def transfer(self, room_id: str, agent: dict[str, Any] | None) -> None:
+        held = {store.room_count for store in self.stores.values()}
+        if any(_holds(store, room_id) for store in self.stores.values()):
+            for store in self.stores.values():
+                store.set_served_by(room_id, agent)
+        else:
+            for store in self.stores.values():
+                with pytest.raises(KeyError):
+                    store.set_served_by(room_id, agent)
+        assert held == {store.room_count for store in self.stores.values()}
+
+
+    @rule(room_id=consumes(ids))
+    def remove(self, room_id: str) -> None:
+        assert len({store.remove_room(room_id) for store in self.stores.values()}) == 1
+
+    @rule(window=windows(), visibility=visibilities(), sort=sorts())
+    def report(self, window: TimeWindow, visibility: Visibility, sort: Sort) -> None:
+        expected = reports(self.stores["scan"], window, visibility, sort)
+        for name, store in self.stores.items():
+            assert reports(store, window, visibility, sort) == expected, name
+            with index_only():
+                assert reports(store, window, visibility, sort) == expected, name
+
+    @invariant()
+    def same_room_count(self) -> None:
+        assert len({store.room_count for store in self.stores.values()}) <= 1
+
+
+TestStoresAgree = StoresAgree.TestCase
