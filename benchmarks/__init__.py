@@ -1,0 +1,1 @@
+"""Benchmarks of the room stores: ``python -m benchmarks --help``."""
