@@ -52,7 +52,7 @@ try:
         Secondary,
         SecondaryPreferred,
     )
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ImportError as exc:
     raise MissingDependency("pymongo", "mongo") from exc
 
 __all__ = ["MongoStore", "mask_uri"]
