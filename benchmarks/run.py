@@ -71,8 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             "Build and query each in-memory strategy (and MongoDB when "
             f"{MONGODB_URI_VARIABLE} is set) over seeded synthetic Rocket.Chat workspaces. "
             "The default sweep (10k/100k/1M rooms x 10/200/5000 agents x 1d/30d/1y, "
-            "unscoped and monitor-scoped) takes about 15 minutes on 2 cores and peaks near "
-            "3 GiB; --rooms 10M adds about 10 minutes and 12 GiB per agent count."
+            "unscoped and monitor-scoped) takes about 4 minutes on 2 cores and under 1 GiB; "
+            "--rooms 10M adds roughly 4 minutes and 8-10 GiB per agent count."
         ),
     )
     parser.add_argument("--rooms", type=_counts, default=[10_000, 100_000, 1_000_000],
