@@ -26,7 +26,7 @@ def mongo_store(
     client: Any = (
         mongomock.MongoClient(tz_aware=True)
         if uri is None
-        else MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5_000)
+        else MongoClient(uri, tz_aware=True)  # the URI's own options, timeouts included
     )
     try:
         database = client[name]

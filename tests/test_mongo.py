@@ -163,12 +163,14 @@ def test_a_scope_that_admits_nothing_asks_nothing() -> None:
 
 
 class CommandRecorder(monitoring.CommandListener):
+    """Keeps the commands the driver sends and the replies it gets."""
+
     def __init__(self) -> None:
-        self.started: list[monitoring.CommandStartedEvent] = []
+        self.commands: list[monitoring.CommandStartedEvent] = []
         self.replies: list[monitoring.CommandSucceededEvent] = []
 
-    def started(self, event: monitoring.CommandStartedEvent) -> None:  # type: ignore[override]
-        self.started.append(event)
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.commands.append(event)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         self.replies.append(event)
@@ -188,14 +190,14 @@ def test_a_real_server_receives_one_aggregate_and_answers_per_agent(real_uri: st
     try:
         client[name]["rocketchat_room"].insert_many(busy_workspace()["rocketchat_room"])
         store = MongoStore(client, database=name, read_preference=ReadPreference.PRIMARY)
-        recorder.started.clear()
+        recorder.commands.clear()
         recorder.replies.clear()
         counts = store.count_conversations(WINDOW, Visibility.everything())
     finally:
         client.drop_database(name)
         client.close()
     assert counts.unassigned == 400
-    sent = [event for event in recorder.started if event.command_name != "endSessions"]
+    sent = [event for event in recorder.commands if event.command_name != "endSessions"]
     assert [event.command_name for event in sent] == ["aggregate"]
     pipeline = sent[0].command["pipeline"]
     assert [next(iter(stage)) for stage in pipeline] == ["$match", "$group"]
