@@ -159,14 +159,18 @@ def _open_store(args: argparse.Namespace) -> Iterator[Any]:
 
         yield MemoryStore.from_path(args.data)
         return
-    try:
-        from convstats_adapters.mongo import MongoStore
-    except ImportError as error:  # the mongo extra brings pymongo
-        from convstats.errors import MissingDependency
+    from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
 
-        raise MissingDependency("pymongo", "mongo") from error
-    with MongoStore(args.mongo, database=args.database) as store:
+    try:
+        store = MongoStore(args.mongo, database=args.database)
+    except ValueError as error:  # a malformed URI or no database to read
+        raise _BadOption(f"--mongo/--database: {error}") from None
+    with store:
         yield store
+
+
+class _BadOption(Exception):
+    """An option value the command cannot use (exit status 2)."""
 
 
 def _status_exit(status: int) -> int:
@@ -221,14 +225,13 @@ def _csv(body: dict[str, Any]) -> str:
 
 
 def _print_response(response: Response, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    if response.status != 200:
+        print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
     if args.format == "json":
         print(json.dumps(response.body, ensure_ascii=False), file=out)
-    elif response.status != 200:
-        print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
-    elif args.format == "csv":
-        print(_csv(response.body), file=out)
-    else:
-        print(_table(response.body, args), file=out)
+    elif response.status == 200:
+        text = _csv(response.body) if args.format == "csv" else _table(response.body, args)
+        print(text, file=out)
 
 
 def _authority(args: argparse.Namespace, store: Any) -> Authority:
@@ -255,6 +258,9 @@ def run(
                 authority=_authority(args, store),
             )
             response = endpoint.handle(_params(args), args.user)
+    except _BadOption as error:
+        print(f"convstats: {error}", file=err)
+        return EXIT_BAD_REQUEST
     except ConvstatsError as error:
         if args.format == "json":
             print(json.dumps({"success": False, "error": str(error)}), file=out)

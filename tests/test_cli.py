@@ -152,3 +152,23 @@ def test_console_script_help():
     )
     assert "--monitor-scope" in result.stdout
     assert "exit status" in result.stdout
+
+
+def test_mongo_uri_problems_are_usage_errors():
+    """A URI without a database, or not a MongoDB URI, exits 2 naming the problem."""
+    pytest.importorskip("pymongo")
+    for uri, needle in (("mongodb://127.0.0.1:1", "database"), ("http://x", "mongodb://")):
+        status, _, err = cli("conversations-by-agent", "--mongo", uri, *MARCH)
+        assert status == 2
+        assert needle in err
+
+
+def test_unreachable_mongo_exits_1():
+    """A server that cannot be reached is one line on stderr and exit 1."""
+    pytest.importorskip("pymongo")
+    uri = "mongodb://127.0.0.1:1/rocketchat?serverSelectionTimeoutMS=100&connectTimeoutMS=100"
+    status, out, err = cli("conversations-by-agent", "--mongo", uri, *MARCH, "--format", "json")
+    assert status == 1
+    assert json.loads(out)["success"] is False
+    assert err.count("\n") == 1
+    assert "unavailable" in err or "did not answer" in err

@@ -143,3 +143,24 @@ def test_odd_documents_never_crash_a_report():
     counts = store.count_conversations(JAN, Visibility.everything())
     assert dict(counts.per_agent) == {"ana": 1}
     assert counts.unassigned == 3
+
+
+def test_duplicate_user_ids_in_a_file_name_the_file(tmp_path):
+    """A file whose users share an _id is refused, naming the path and the id."""
+    (tmp_path / "users.json").write_text('{"_id": "ana"}\n{"_id": "ana"}\n')
+    with pytest.raises(DataFormatError, match="'ana'") as caught:
+        MemoryStore.from_path(tmp_path)
+    assert str(tmp_path) in str(caught.value)
+
+
+def test_odd_ids_never_crash_loading():
+    """Array or object ids in any collection are kept out of look-ups instead of failing."""
+    store = MemoryStore({
+        "rocketchat_room": [{"_id": ["x"], "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)}],
+        "users": [{"_id": {"nested": 1}, "name": "Odd"}, {"_id": "ana", "name": "Ana"}],
+        "rocketchat_livechat_unit_monitors": [{"monitorId": ["mon"], "unitId": "u1"}],
+        "rocketchat_livechat_department_agents": [{"agentId": {"a": 1}, "departmentId": "d1"}],
+    })
+    assert store.count_conversations(JAN, Visibility.everything()).unassigned == 1
+    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+    assert store.monitored_units("mon") == frozenset()

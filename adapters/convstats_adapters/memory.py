@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from typing import Any
 
+from convstats.errors import DataFormatError
 from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
 from convstats_adapters.extjson import load_collections
-from convstats_adapters.strategies import CountingStrategy, make_strategy
+from convstats_adapters.strategies import STRATEGY_NAMES, CountingStrategy, make_strategy
 
 __all__ = [
     "DEPARTMENTS",
@@ -38,12 +39,25 @@ def _strings(value: Any) -> frozenset[str]:
     return frozenset(item for item in value if isinstance(item, str))
 
 
-def _index_pairs(documents: Iterable[Document], key: str, value: str) -> dict[Any, set[str]]:
-    index: dict[Any, set[str]] = defaultdict(set)
+def _index_pairs(documents: Iterable[Document], key: str, value: str) -> dict[str, set[str]]:
+    # Only string ids can equal the string a caller is looked up by, as in a MongoDB query.
+    index: dict[str, set[str]] = defaultdict(set)
     for document in documents:
-        item = document.get(value)
-        if isinstance(item, str):
-            index[document.get(key)].add(item)
+        owner, item = document.get(key), document.get(value)
+        if isinstance(owner, str) and isinstance(item, str):
+            index[owner].add(item)
+    return index
+
+
+def _by_id(documents: Iterable[Document], collection: str) -> dict[str, Document]:
+    index: dict[str, Document] = {}
+    for document in documents:
+        document_id = document.get("_id")
+        if not isinstance(document_id, str):
+            continue  # never equal to the string id a look-up asks for
+        if document_id in index:
+            raise ValueError(f"two documents of {collection} have the _id {document_id!r}")
+        index[document_id] = document
     return index
 
 
@@ -82,10 +96,8 @@ class MemoryStore:
         data = {
             name: [dict(doc) for doc in docs] for name, docs in collections.items() if name != ROOMS
         }
-        self._users: dict[Any, Document] = {doc.get("_id"): doc for doc in data.get(USERS, [])}
-        self._permissions: dict[Any, Document] = {
-            doc.get("_id"): doc for doc in data.get(PERMISSIONS, [])
-        }
+        self._users = _by_id(data.get(USERS, []), USERS)
+        self._permissions = _by_id(data.get(PERMISSIONS, []), PERMISSIONS)
         self._departments: list[Document] = list(data.get(DEPARTMENTS, []))
         self._monitored = _index_pairs(data.get(UNIT_MONITORS, []), "monitorId", "unitId")
         self._agent_departments = _index_pairs(
@@ -94,12 +106,25 @@ class MemoryStore:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryStore:
-        """Load a JSON file or a ``mongoexport`` directory (see ``load_collections``)."""
-        return cls(load_collections(path), strategy=strategy)
+        """Load a JSON file or a ``mongoexport`` directory (see ``load_collections``).
+
+        Raises :class:`~convstats.errors.DataFormatError` naming the path for unreadable
+        files and for data no database could hold (two documents with one ``_id``).
+        """
+        collections = load_collections(path)
+        try:
+            return cls(collections, strategy=strategy)
+        except ValueError as error:
+            if strategy not in STRATEGY_NAMES:
+                raise
+            raise DataFormatError(os.fspath(path), str(error)) from None
 
     def _key(self, room: Mapping[str, Any]) -> object:
-        # A room without an _id still counts; it gets a key no real _id can equal.
-        return room["_id"] if "_id" in room else ("<no _id>", next(self._anonymous))
+        # A room without a usable _id still counts; it gets a key no real _id can equal.
+        room_id = room.get("_id")
+        if room_id is None or not isinstance(room_id, Hashable):
+            return ("<no _id>", next(self._anonymous))
+        return room_id
 
     # -- changes ---------------------------------------------------------------------------
 
