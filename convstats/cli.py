@@ -18,10 +18,9 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.dates import window_from_strings
 from convstats.errors import ConvstatsError
 from convstats.handler import ConversationsByAgentEndpoint, Response
-from convstats.model import MonitorRule, TotalMode
+from convstats.model import MonitorRule, Report, TotalMode
 from convstats.ports import Authority
 from convstats.report import ConversationsByAgent
 
@@ -188,30 +187,33 @@ def _params(args: argparse.Namespace) -> dict[str, str]:
     return {name: value for name, value in given.items() if value is not None}
 
 
-def _table(body: dict[str, Any], args: argparse.Namespace) -> str:
-    window = window_from_strings(args.start, args.end, args.tz)
-    rows = body["data"]
-    labels = [row["label"] if row["label"] != "" else '""' for row in rows]
-    width = max([len("Agent"), *(len(label) for label in labels)])
-    digits = max([len("Conversations"), *(len(str(row["value"])) for row in rows)])
-    peak = max([row["value"] for row in rows], default=0)
+def _table(report: Report) -> str:
+    window = report.window
+    rows = report.rows
+    labels = [row.label if row.label != "" else '""' for row in rows]
+    label_width = max([len("Agent"), *(len(label) for label in labels)])
+    id_width = max([len("Agent id"), *(len(row.agent_id) for row in rows)])
+    digits = max([len("Conversations"), *(len(str(row.value)) for row in rows)])
+    peak = max([row.value for row in rows], default=0)
     lines = [
         f"Conversations by agent, {window.start.isoformat()} to {window.end.isoformat()} "
         "(end excluded)",
         "",
-        f"{'Agent':<{width}}  {'Conversations':>{digits}}",
+        f"{'Agent':<{label_width}}  {'Agent id':<{id_width}}  {'Conversations':>{digits}}",
     ]
     for label, row in zip(labels, rows, strict=True):
-        bar = "#" * max(1, round(_BAR_WIDTH * row["value"] / peak)) if peak else ""
-        lines.append(f"{label:<{width}}  {row['value']:>{digits}}  {bar}")
+        bar = "#" * max(1, round(_BAR_WIDTH * row.value / peak))
+        lines.append(
+            f"{label:<{label_width}}  {row.agent_id:<{id_width}}  {row.value:>{digits}}  {bar}"
+        )
     if not rows:
         lines.append("(no agent served a conversation in this window)")
-    assigned = sum(row["value"] for row in rows)
+    compat = report.total_mode is TotalMode.ROCKETCHAT
+    total_note = "  (Rocket.Chat total: assigned only)" if compat else ""
     lines += [
         "",
-        f"Agents: {len(rows)}   Assigned: {assigned}   Unspecified: {body['unspecified']}   "
-        f"Total: {body['total']}"
-        + ("  (Rocket.Chat total: assigned only)" if args.compat else ""),
+        f"Agents: {len(rows)}   Assigned: {report.assigned}   Unspecified: {report.unspecified}"
+        f"   Total: {report.total}{total_note}",
     ]
     return "\n".join(lines)
 
@@ -229,8 +231,8 @@ def _print_response(response: Response, args: argparse.Namespace, out: TextIO, e
         print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
     if args.format == "json":
         print(json.dumps(response.body, ensure_ascii=False), file=out)
-    elif response.status == 200:
-        text = _csv(response.body) if args.format == "csv" else _table(response.body, args)
+    elif response.report is not None:
+        text = _csv(response.body) if args.format == "csv" else _table(response.report)
         print(text, file=out)
 
 

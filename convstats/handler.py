@@ -15,6 +15,7 @@ import attrs
 from convstats.authz import VIEW_LIVECHAT_REPORTS
 from convstats.dates import window_from_strings
 from convstats.errors import InvalidParams, RequestError, StorageError
+from convstats.model import Report
 from convstats.ports import Authority
 from convstats.report import ConversationsByAgent
 from convstats.sorting import parse_sort
@@ -27,10 +28,15 @@ _ALLOWED = frozenset({"start", "end", "sort"})
 
 @attrs.frozen
 class Response:
-    """An HTTP answer: the status code and the JSON body."""
+    """An HTTP answer: the status code and the JSON body.
+
+    ``report`` is the typed report behind a success body (``None`` for errors), for callers
+    that want more than the body carries, such as agent ids.
+    """
 
     status: int
     body: dict[str, Any]
+    report: Report | None = attrs.field(default=None, eq=False, repr=False)
 
 
 def validate_params(params: Mapping[Any, Any]) -> tuple[str, str, str | None]:
@@ -75,6 +81,6 @@ class ConversationsByAgentEndpoint:
             report = self.reports.report_window(window, sort=sort, visibility=visibility)
         except (RequestError, StorageError) as error:
             return Response(status=error.status, body=error.body())
-        return Response(status=200, body=report.to_body())
+        return Response(status=200, body=report.to_body(), report=report)
 
     __call__ = handle

@@ -99,6 +99,8 @@ def test_table_for_people():
     assert f"Unspecified: {body['unspecified']}" in out
     rows = [line for line in out.splitlines() if "#" in line]
     assert len(rows) == len(body["data"])
+    sams = [line.split()[2] for line in rows if line.startswith("Sam Taylor")]
+    assert sams == ["u-sam1", "u-sam2"]  # the agent id tells agents of one name apart
 
 
 def test_empty_window_table():
