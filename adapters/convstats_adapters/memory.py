@@ -11,32 +11,21 @@ from typing import Any
 from convstats.errors import DataFormatError
 from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
 from convstats_adapters.extjson import load_collections
+from convstats_adapters.schema import (
+    DEPARTMENT_AGENTS,
+    DEPARTMENTS,
+    PERMISSIONS,
+    ROOMS,
+    UNIT_MONITORS,
+    USERS,
+    string_set,
+    user_record,
+)
 from convstats_adapters.strategies import STRATEGY_NAMES, CountingStrategy, make_strategy
 
-__all__ = [
-    "DEPARTMENTS",
-    "DEPARTMENT_AGENTS",
-    "PERMISSIONS",
-    "ROOMS",
-    "UNIT_MONITORS",
-    "USERS",
-    "MemoryStore",
-]
-
-ROOMS = "rocketchat_room"
-USERS = "users"
-PERMISSIONS = "rocketchat_permissions"
-DEPARTMENTS = "rocketchat_livechat_department"
-UNIT_MONITORS = "rocketchat_livechat_unit_monitors"
-DEPARTMENT_AGENTS = "rocketchat_livechat_department_agents"
+__all__ = ["MemoryStore"]
 
 Document = dict[str, Any]
-
-
-def _strings(value: Any) -> frozenset[str]:
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(item for item in value if isinstance(item, str))
 
 
 def _index_pairs(documents: Iterable[Document], key: str, value: str) -> dict[str, set[str]]:
@@ -173,19 +162,12 @@ class MemoryStore:
     def get_user(self, user_id: str) -> UserRecord | None:
         """See :meth:`convstats.ports.Directory.get_user`."""
         user = self._users.get(user_id)
-        if user is None:
-            return None
-        name = user.get("name")
-        return UserRecord(
-            id=user_id,
-            roles=_strings(user.get("roles")),
-            name=name if isinstance(name, str) else None,
-        )
+        return None if user is None else user_record(user_id, user)
 
     def permission_roles(self, permission: str) -> frozenset[str] | None:
         """See :meth:`convstats.ports.Directory.permission_roles`."""
         document = self._permissions.get(permission)
-        return None if document is None else _strings(document.get("roles"))
+        return None if document is None else string_set(document.get("roles"))
 
     def has_units(self) -> bool:
         """See :meth:`convstats.ports.Directory.has_units`."""

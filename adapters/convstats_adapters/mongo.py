@@ -21,15 +21,17 @@ from convstats.errors import (
     StorageUnavailable,
 )
 from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
-from convstats_adapters.memory import (
+from convstats_adapters.rooms import LIVECHAT
+from convstats_adapters.schema import (
     DEPARTMENT_AGENTS,
     DEPARTMENTS,
     PERMISSIONS,
     ROOMS,
     UNIT_MONITORS,
     USERS,
+    string_set,
+    user_record,
 )
-from convstats_adapters.rooms import LIVECHAT
 
 try:
     from pymongo import MongoClient
@@ -133,12 +135,6 @@ def _check_database(_instance: object, attribute: attrs.Attribute[Any], value: A
 
 def _repr_target(value: Any) -> str:
     return repr(mask_uri(value)) if isinstance(value, str) else repr(value)
-
-
-def _strings(value: Any) -> frozenset[str]:
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(item for item in value if isinstance(item, str))
 
 
 @attrs.define(kw_only=True)
@@ -341,19 +337,12 @@ class MongoStore:
     def get_user(self, user_id: str) -> UserRecord | None:
         """See :meth:`convstats.ports.Directory.get_user`."""
         user = self._find_one(USERS, {"_id": user_id}, ["roles", "name"])
-        if user is None:
-            return None
-        name = user.get("name")
-        return UserRecord(
-            id=user_id,
-            roles=_strings(user.get("roles")),
-            name=name if isinstance(name, str) else None,
-        )
+        return None if user is None else user_record(user_id, user)
 
     def permission_roles(self, permission: str) -> frozenset[str] | None:
         """See :meth:`convstats.ports.Directory.permission_roles`."""
         document = self._find_one(PERMISSIONS, {"_id": permission}, ["roles"])
-        return None if document is None else _strings(document.get("roles"))
+        return None if document is None else string_set(document.get("roles"))
 
     def has_units(self) -> bool:
         """See :meth:`convstats.ports.Directory.has_units`."""
