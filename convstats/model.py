@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "EPOCH",
     "AgentCounts",
     "AgentRow",
     "Caller",
@@ -19,6 +20,7 @@ __all__ = [
     "TotalMode",
     "UserRecord",
     "Visibility",
+    "epoch_ms",
     "to_bson_precision",
 ]
 
@@ -67,12 +69,12 @@ class TimeWindow:
     @property
     def start_ms(self) -> int:
         """``start`` as milliseconds since the Unix epoch."""
-        return _epoch_ms(self.start)
+        return epoch_ms(self.start)
 
     @property
     def end_ms(self) -> int:
         """``end`` as milliseconds since the Unix epoch."""
-        return _epoch_ms(self.end)
+        return epoch_ms(self.end)
 
     def contains(self, ts: datetime) -> bool:
         """Whether the instant ``ts`` (aware, or naive meaning UTC) falls in the window."""
@@ -81,11 +83,15 @@ class TimeWindow:
         return self.start <= ts < self.end
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: The Unix epoch, from which BSON dates count milliseconds.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _epoch_ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds from the Unix epoch to ``moment`` (a naive datetime means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _frozen_strings(values: Iterable[str]) -> frozenset[str]:

@@ -6,17 +6,16 @@ import json
 import math
 import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from convstats.dates import parse_instant
 from convstats.errors import DataFormatError
+from convstats.model import EPOCH
 
 __all__ = ["decode_value", "load_collections"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class _BadValue(ValueError):
@@ -31,7 +30,7 @@ def _date(value: Any) -> datetime:
         return parsed
     if isinstance(value, int) and not isinstance(value, bool):
         try:
-            return _EPOCH + timedelta(milliseconds=value)
+            return EPOCH + timedelta(milliseconds=value)
         except OverflowError:
             raise _BadValue(f"$date {value} ms is outside the years 1 to 9999") from None
     raise _BadValue(f"invalid $date {value!r}")

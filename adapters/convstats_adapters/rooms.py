@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import attrs
 
+from convstats.model import epoch_ms
+
 __all__ = ["LIVECHAT", "RoomFacts", "department_key", "room_facts", "served_agent"]
 
 LIVECHAT = "l"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MS = timedelta(milliseconds=1)
 
 
 def served_agent(room: Mapping[str, Any]) -> str | None:
@@ -36,9 +36,7 @@ def created_ms(room: Mapping[str, Any]) -> int | None:
     ts = room.get("ts")
     if not isinstance(ts, datetime):
         return None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return (ts - _EPOCH) // _MS
+    return epoch_ms(ts)
 
 
 class _OddDepartment:
