@@ -62,8 +62,6 @@ def _odd_room_fields() -> st.SearchStrategy[tuple[str, Any]]:
     )
 
 
-# An array monitorId or agentId is left out: MemoryStore cannot index it (it raises
-# TypeError: unhashable type), so there is no reference answer to compare with.
 def _odd_directory_documents() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
     people = st.sampled_from(AGENTS + OTHER_USERS)
     unit = st.sampled_from(UNITS)
@@ -78,6 +76,15 @@ def _odd_directory_documents() -> st.SearchStrategy[tuple[str, dict[str, Any]]]:
             lambda p: (
                 "rocketchat_livechat_department_agents",
                 {"agentId": p[0], "departmentId": [p[1]]},
+            )
+        ),
+        st.tuples(people, unit).map(
+            lambda p: ("rocketchat_livechat_unit_monitors", {"monitorId": [p[0]], "unitId": p[1]})
+        ),
+        st.tuples(people, st.sampled_from(DEPARTMENTS)).map(
+            lambda p: (
+                "rocketchat_livechat_department_agents",
+                {"agentId": [p[0]], "departmentId": p[1]},
             )
         ),
     )
