@@ -58,7 +58,7 @@ def _zone(name: str) -> tzinfo:
         return timezone.utc
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         raise argparse.ArgumentTypeError(
             f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Berlin)"
         ) from None
@@ -277,4 +277,9 @@ def run(
 
 def main() -> None:
     """Entry point of the ``convstats`` console script."""
+    for stream in (sys.stdout, sys.stderr):
+        # A name holding a lone surrogate (invalid UTF-8 in the data) is written escaped,
+        # which in JSON output is still the same string, instead of failing mid-report.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     sys.exit(run())

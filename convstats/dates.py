@@ -28,6 +28,11 @@ NOT_BEFORE = 'The "start" query parameter must be before the "end" query paramet
 #: moment.js ``diff(…, 'year', true)`` above this is "more than a year" upstream.
 MAX_YEARS = 1.01
 
+#: The instants a window may have: the one-year rule looks a month and a day beyond its
+#: bounds, which Python's calendar (years 1 to 9999) must still hold.
+EARLIEST = datetime(2, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
+
 _ISO_8601 = re.compile(
     r"""
     (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
@@ -48,7 +53,7 @@ def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
     ``HH:MM:SS`` or ``HH:MM:SS.fff…``, and an offset ``Z``, ``±HH``, ``±HHMM`` or ``±HH:MM``.
     A value without an offset is read in ``tz`` (the server time zone). Digits beyond the
     millisecond are dropped, as a BSON date keeps milliseconds. Anything else, an impossible
-    calendar value, or an instant outside the representable years gives ``None``.
+    calendar value, or an instant outside [:data:`EARLIEST`, :data:`LATEST`) gives ``None``.
     """
     match = _ISO_8601.fullmatch(raw)
     if match is None:
@@ -67,9 +72,10 @@ def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
         )
         offset = fields["offset"]
         zone = tz if offset is None else _offset_zone(offset)
-        return to_bson_precision(local.replace(tzinfo=zone))
+        instant = to_bson_precision(local.replace(tzinfo=zone))
     except (ValueError, OverflowError):
         return None
+    return instant if EARLIEST <= instant < LATEST else None
 
 
 def _offset_zone(text: str) -> tzinfo:
@@ -85,7 +91,10 @@ def _offset_zone(text: str) -> tzinfo:
 
 def _start_of_day(moment: datetime, tz: tzinfo) -> datetime:
     local = moment.astimezone(tz)
-    return datetime.combine(local.date(), time(), tzinfo=tz)
+    midnight = datetime.combine(local.date(), time(), tzinfo=tz)
+    # Where a DST change skips midnight, the day starts at the first wall time that exists
+    # (01:00), as moment.js's startOf('day') has it; the round trip through UTC finds it.
+    return midnight.astimezone(timezone.utc).astimezone(tz)
 
 
 def _add_months(moment: datetime, months: int, tz: tzinfo) -> datetime:
@@ -128,11 +137,15 @@ def year_diff(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> floa
 def validate_window(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> TimeWindow:
     """Apply the window rules of SPEC §1 to aware datetimes and return the window.
 
-    Raises :class:`~convstats.errors.InvalidDate` with upstream's message: first the
-    more-than-a-year rule, then the order rule. ``start == end`` is valid. Naive datetimes
-    raise :class:`ValueError`.
+    Raises :class:`~convstats.errors.InvalidDate` with upstream's message: a bound outside
+    [:data:`EARLIEST`, :data:`LATEST`) is not a valid date; then the more-than-a-year rule,
+    then the order rule. ``start == end`` is valid. Naive datetimes raise :class:`ValueError`.
     """
     window = TimeWindow(start, end)
+    if not EARLIEST <= window.start < LATEST:
+        raise InvalidDate(START_INVALID)
+    if not EARLIEST <= window.end < LATEST:
+        raise InvalidDate(END_INVALID)
     if year_diff(window.start, window.end, tz) > MAX_YEARS:
         raise InvalidDate(TOO_FAR_APART)
     if window.start > window.end:

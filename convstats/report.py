@@ -57,7 +57,8 @@ class ConversationsByAgent:
 
     ``server_tz`` is the time zone of the one-year rule's day truncation (and, in the request
     handler, of date strings without an offset). ``cache``, off by default, remembers reports
-    keyed on the window, the sort and the visibility.
+    keyed on the window, the sort and the visibility; give each instance a cache of its own,
+    since the key does not name the store.
 
     >>> reports = ConversationsByAgent(store=store)                      # doctest: +SKIP
     >>> reports.report(start, end).to_body()                             # doctest: +SKIP

@@ -66,7 +66,7 @@ def parse_sort(raw: str | None) -> Sort:
         return DEFAULT_SORT
     try:
         spec = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise InvalidSort(raw) from None
     if not isinstance(spec, dict):
         raise InvalidSort(raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -174,3 +175,26 @@ def test_unreachable_mongo_exits_1():
     assert json.loads(out)["success"] is False
     assert err.count("\n") == 1
     assert "unavailable" in err or "did not answer" in err
+
+
+def test_a_zone_folder_is_not_a_zone():
+    """--tz America (a folder of zones) is a usage error, not a traceback."""
+    with pytest.raises(SystemExit) as caught:
+        run(["conversations-by-agent", "--data", SAMPLE, *MARCH, "--tz", "America"])
+    assert caught.value.code == 2
+
+
+def test_invalid_unicode_in_names_does_not_break_output(tmp_path):
+    """A name with a lone surrogate is written escaped on a strict UTF-8 terminal."""
+    (tmp_path / "rocketchat_room.json").write_text(
+        '{"_id": "r1", "t": "l", "ts": {"$date": "2024-03-02T00:00:00Z"}, '
+        '"servedBy": {"_id": "odd"}}\n'
+    )
+    (tmp_path / "users.json").write_text('{"_id": "odd", "name": "A\\udc80"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "convstats", "conversations-by-agent", "--data", str(tmp_path),
+         *MARCH, "--format", "json"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["data"] == [{"label": "A\udc80", "value": 1}]

@@ -162,3 +162,27 @@ def test_windows_keep_milliseconds(moment):
 def test_formatted_instants_round_trip(moment):
     """Any instant written in ISO 8601 with an offset parses back to itself (to the ms)."""
     assert parse_instant(moment.isoformat()) == TimeWindow(moment, moment).start
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("0001-01-01", "0001-01-02", START_INVALID),
+        ("2024-01-01", "9999-12-31", END_INVALID),
+        ("9999-12-31", "9999-12-31", START_INVALID),
+    ],
+)
+def test_dates_beyond_the_calendar_are_invalid(start, end, message):
+    """Instants whose one-year check would leave Python's calendar are invalid dates."""
+    with pytest.raises(InvalidDate) as caught:
+        window_from_strings(start, end, ZoneInfo("America/New_York"))
+    assert caught.value.message == message
+    with pytest.raises(InvalidDate):
+        validate_window(datetime(1, 1, 1, tzinfo=UTC), datetime(1, 1, 2, tzinfo=UTC))
+
+
+def test_a_day_without_midnight_starts_at_its_first_hour():
+    """Where DST skips midnight the day starts at 01:00, as moment.js's startOf('day')."""
+    santiago = ZoneInfo("America/Santiago")
+    start, end = parse_instant("2022-01-10T06:59Z"), parse_instant("2022-09-11T10:00Z")
+    assert year_diff(start, end, santiago) == pytest.approx(0.6694668, abs=1e-6)

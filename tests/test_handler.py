@@ -167,7 +167,10 @@ def test_storage_failure_is_a_503():
 PARAM_NAMES = st.sampled_from(["start", "end", "sort", "count", "offset", ""])
 PARAM_VALUES = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["2024-01-01", "2024-01-31T23:59:59Z", "2023-01-01", '{"total": -1}', "{}"]),
+    st.sampled_from(
+        ["2024-01-01", "2024-01-31T23:59:59Z", "2023-01-01", "0001-01-01", "9999-12-31",
+         '{"total": -1}', "{}", "[" * 5000]
+    ),
 )
 
 

@@ -164,3 +164,20 @@ def test_odd_ids_never_crash_loading():
     assert store.count_conversations(JAN, Visibility.everything()).unassigned == 1
     assert store.agent_names(["ana"]) == {"ana": "Ana"}
     assert store.monitored_units("mon") == frozenset()
+
+
+def test_line_separators_inside_strings_are_not_line_breaks(tmp_path):
+    """U+0085, U+2028 and U+2029 inside a JSON Lines string stay part of the string."""
+    (tmp_path / "users.json").write_text(
+        '{"_id": "u1", "name": "Ana\u0085Bo\u2028Cy\u2029"}\r\n{"_id": "u2"}\n', encoding="utf-8"
+    )
+    users = load_collections(tmp_path)["users"]
+    assert [user["_id"] for user in users] == ["u1", "u2"]
+    assert users[0]["name"] == "Ana\u0085Bo\u2028Cy\u2029"
+
+
+def test_bad_decimal_is_a_data_error(tmp_path):
+    """A $numberDecimal that is not a number string is refused naming the file."""
+    (tmp_path / "users.json").write_text('{"n": {"$numberDecimal": [1, 2]}}\n')
+    with pytest.raises(DataFormatError, match="numberDecimal"):
+        load_collections(tmp_path)

@@ -81,3 +81,9 @@ def test_generated_parameters_round_trip(raw):
     """A valid sort written back as JSON parses to the same sort."""
     sort = parse_sort(raw)
     assert parse_sort(sort.to_json()) == sort
+
+
+def test_absurd_nesting_is_an_invalid_sort():
+    """A sort nested too deeply to parse is refused like any other invalid sort."""
+    with pytest.raises(InvalidSort):
+        parse_sort("[" * 100_000)

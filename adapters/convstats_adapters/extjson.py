@@ -56,7 +56,7 @@ def _double(value: Any) -> float:
 def _decimal(value: Any) -> Decimal:
     try:
         return Decimal(value)
-    except (TypeError, InvalidOperation):
+    except (TypeError, ValueError, InvalidOperation):
         raise _BadValue(f"invalid $numberDecimal {value!r}") from None
 
 
@@ -111,7 +111,9 @@ def _documents(path: Path, value: Any, collection: str) -> list[dict[str, Any]]:
 
 
 def _json_lines(path: Path, text: str) -> Iterator[dict[str, Any]]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: str.splitlines would also split at U+0085, U+2028 and U+2029,
+    # which mongoexport writes unescaped inside strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         document = _parse(path, line, line=number)
