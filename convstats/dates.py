@@ -15,6 +15,7 @@ __all__ = [
     "START_INVALID",
     "TOO_FAR_APART",
     "parse_instant",
+    "parse_iso_datetime",
     "validate_window",
     "window_from_strings",
     "year_diff",
@@ -47,13 +48,23 @@ _ISO_8601 = re.compile(
 
 
 def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
+    """Parse a request's date: :func:`parse_iso_datetime`, limited to the window's range.
+
+    An instant outside [:data:`EARLIEST`, :data:`LATEST`) gives ``None``, as does anything
+    :func:`parse_iso_datetime` refuses.
+    """
+    instant = parse_iso_datetime(raw, tz)
+    return instant if instant is not None and EARLIEST <= instant < LATEST else None
+
+
+def parse_iso_datetime(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
     """Parse an ISO 8601 date or date-time; return an aware UTC datetime or ``None``.
 
     Accepted: ``YYYY-MM-DD``, optionally followed by ``T`` (or a space) and ``HH:MM``,
     ``HH:MM:SS`` or ``HH:MM:SS.fff…``, and an offset ``Z``, ``±HH``, ``±HHMM`` or ``±HH:MM``.
-    A value without an offset is read in ``tz`` (the server time zone). Digits beyond the
-    millisecond are dropped, as a BSON date keeps milliseconds. Anything else, an impossible
-    calendar value, or an instant outside [:data:`EARLIEST`, :data:`LATEST`) gives ``None``.
+    A value without an offset is read in ``tz``. Digits beyond the millisecond are dropped,
+    as a BSON date keeps milliseconds. Anything else, an impossible calendar value, or an
+    instant outside Python's years 1 to 9999 gives ``None``.
     """
     match = _ISO_8601.fullmatch(raw)
     if match is None:
@@ -72,10 +83,9 @@ def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
         )
         offset = fields["offset"]
         zone = tz if offset is None else _offset_zone(offset)
-        instant = to_bson_precision(local.replace(tzinfo=zone))
+        return to_bson_precision(local.replace(tzinfo=zone))
     except (ValueError, OverflowError):
         return None
-    return instant if EARLIEST <= instant < LATEST else None
 
 
 def _offset_zone(text: str) -> tzinfo:

@@ -123,14 +123,15 @@ class Visibility:
 
         ``department_id`` is the room's raw ``departmentId`` (``None`` when missing);
         ``department_ancestors`` its raw ``departmentAncestors``. As in a MongoDB ``$in``
-        query, a scalar ancestors value is matched as itself and a list by any element.
+        query, a scalar ancestors value is matched as itself and a list (or tuple, which BSON
+        stores as an array) by any element.
         """
         if not self.restricted:
             return True
         if self.unit_ids:
             ancestors = (
                 department_ancestors
-                if isinstance(department_ancestors, list)
+                if isinstance(department_ancestors, (list, tuple))  # BSON arrays, both
                 else [department_ancestors]
             )
             if any(isinstance(a, str) and a in self.unit_ids for a in ancestors):

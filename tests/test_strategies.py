@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -46,7 +47,7 @@ def at(offset: timedelta) -> datetime:
     return T0 + offset
 
 
-def room(room_id: str, ts: datetime, agent: str | None = None, **fields: Any) -> dict[str, Any]:
+def room(room_id: object, ts: datetime, agent: str | None = None, **fields: Any) -> dict[str, Any]:
     document: dict[str, Any] = {"_id": room_id, "t": "l", "ts": ts, **fields}
     if agent is not None:
         document["servedBy"] = {"_id": agent, "username": agent}
@@ -121,7 +122,7 @@ def test_only_dated_livechat_rooms_count(strategy: str) -> None:
     store = MemoryStore(
         workspace(
             room("naive", at(MS).replace(tzinfo=None), "ana"),
-            room("string", "2024-03-01T01:00:00Z", "ana"),  # type: ignore[arg-type]
+            room("string", "2024-03-01T01:00:00Z", "ana"),
             {"_id": "no-ts", "t": "l", "servedBy": {"_id": "ana"}},
             {**room("channel", at(MS), "ana"), "t": "c"},
         ),
@@ -398,3 +399,39 @@ class StoresAgree(RuleBasedStateMachine):
 
 
 TestStoresAgree = StoresAgree.TestCase
+
+
+
+def test_ids_compare_as_mongodb_compares_them(strategy: str) -> None:
+    """Object ids are found again by value, and a boolean id is not the number 1."""
+    store = MemoryStore(
+        workspace(room({"k": 1}, at(MS), "ana"), room(True, at(MS)), room(1, at(MS))),
+        strategy=strategy,
+    )
+    store.put_room(room({"k": 1}, at(MS), "bo"))
+    assert store.room_count == 3
+    store.set_served_by({"k": 1}, {"_id": "cy"})
+    assert store.remove_room(1)
+    assert store.room_count == 2
+    assert counts(store) == {"cy": 1, "<unassigned>": 1}
+
+
+def test_nested_changes_by_the_caller_do_not_leak_in(strategy: str) -> None:
+    """Changing a handed-over document's nested fields leaves the store's rooms as they were."""
+    document = room("r1", at(MS), "ana", departmentAncestors=["u2"])
+    store = MemoryStore(workspace(document), strategy=strategy)
+    document["servedBy"]["_id"] = "bo"
+    document["departmentAncestors"].append("u1")
+    assert counts(store, unit_ids={"u1"}, rooms_without_department=False) == {"<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+
+
+def test_tuples_are_arrays_and_mappings_are_documents(strategy: str) -> None:
+    """A tuple of ancestors is matched like an array, and any mapping serves as servedBy."""
+    document = room("r1", at(MS), departmentAncestors=("u1",))
+    document["servedBy"] = MappingProxyType({"_id": "ana"})
+    store = MemoryStore(workspace(document), strategy=strategy)
+    assert counts(store, unit_ids={"u1"}, rooms_without_department=False) == {
+        "ana": 1,
+        "<unassigned>": 0,
+    }

@@ -11,20 +11,33 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from convstats.dates import parse_instant
+import attrs
+
+from convstats.dates import parse_iso_datetime
 from convstats.errors import DataFormatError
 from convstats.model import EPOCH
 
-__all__ = ["decode_value", "load_collections"]
+__all__ = ["DateOutOfRange", "decode_value", "load_collections"]
 
 
 class _BadValue(ValueError):
     pass
 
 
-def _date(value: Any) -> datetime:
+@attrs.frozen
+class DateOutOfRange:
+    """A BSON date before year 1 or after 9999, which a Python datetime cannot hold.
+
+    MongoDB stores such dates; a room whose ``ts`` is one never falls in a window, so it is
+    kept as this value (not a datetime) rather than refusing the whole file.
+    """
+
+    milliseconds: int
+
+
+def _date(value: Any) -> datetime | DateOutOfRange:
     if isinstance(value, str):
-        parsed = parse_instant(value)
+        parsed = parse_iso_datetime(value)
         if parsed is None:
             raise _BadValue(f"invalid $date {value!r}")
         return parsed
@@ -32,7 +45,7 @@ def _date(value: Any) -> datetime:
         try:
             return EPOCH + timedelta(milliseconds=value)
         except OverflowError:
-            raise _BadValue(f"$date {value} ms is outside the years 1 to 9999") from None
+            return DateOutOfRange(value)
     raise _BadValue(f"invalid $date {value!r}")
 
 
@@ -64,9 +77,9 @@ def decode_value(document: dict[str, Any]) -> Any:
     """``json`` object hook: turn one Extended JSON wrapper into its Python value.
 
     ``$date`` (relaxed ISO string, canonical ``{"$numberLong": …}`` or legacy number) becomes
-    an aware UTC datetime; ``$numberInt``/``$numberLong`` an int; ``$numberDouble`` a float;
-    ``$numberDecimal`` a Decimal; ``$oid`` its hexadecimal string. Other objects are
-    returned unchanged.
+    an aware UTC datetime (a :class:`DateOutOfRange` beyond Python's years);
+    ``$numberInt``/``$numberLong`` an int; ``$numberDouble`` a float; ``$numberDecimal`` a
+    Decimal; ``$oid`` its hexadecimal string. Other objects are returned unchanged.
     """
     if len(document) != 1:
         return document

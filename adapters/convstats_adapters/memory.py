@@ -50,6 +50,26 @@ def _by_id(documents: Iterable[Document], collection: str) -> dict[str, Document
     return index
 
 
+def id_key(value: object) -> Hashable:
+    """An ``_id`` as a dict key, equal exactly when MongoDB holds the two ids equal.
+
+    Strings and numbers are themselves (``1 == 1.0`` in both); booleans stay apart from
+    numbers; documents and arrays compare by their contents; any other unhashable value by
+    its type and repr.
+    """
+    if isinstance(value, bool):
+        return ("<bool>", value)
+    if isinstance(value, Mapping):
+        return ("<document>", tuple((key, id_key(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("<array>", tuple(id_key(item) for item in value))
+    try:
+        hash(value)
+    except TypeError:
+        return ("<value>", type(value).__name__, repr(value))
+    return value
+
+
 class MemoryStore:
     """Rocket.Chat collections (SPEC §8) in memory; a ``RoomStore`` and a ``Directory``.
 
@@ -108,12 +128,11 @@ class MemoryStore:
                 raise
             raise DataFormatError(os.fspath(path), str(error)) from None
 
-    def _key(self, room: Mapping[str, Any]) -> object:
-        # A room without a usable _id still counts; it gets a key no real _id can equal.
-        room_id = room.get("_id")
-        if room_id is None or not isinstance(room_id, Hashable):
+    def _key(self, room: Mapping[str, Any]) -> Hashable:
+        # A room without an _id still counts; it gets a key no real _id can equal.
+        if "_id" not in room:
             return ("<no _id>", next(self._anonymous))
-        return room_id
+        return id_key(room["_id"])
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -123,7 +142,7 @@ class MemoryStore:
 
     def remove_room(self, room_id: object) -> bool:
         """Remove the room with ``_id == room_id``; return whether there was one."""
-        return self._strategy.remove(room_id)
+        return self._strategy.remove(id_key(room_id))
 
     def set_served_by(self, room_id: object, agent: Mapping[str, Any] | None) -> None:
         """Transfer a room to ``agent`` (``{"_id": …, "username": …}``), or return it to the queue.
@@ -131,7 +150,7 @@ class MemoryStore:
         With ``agent=None`` the room loses its ``servedBy``. Raises :class:`KeyError` for an
         unknown room.
         """
-        self._strategy.set_served_by(room_id, agent)
+        self._strategy.set_served_by(id_key(room_id), agent)
 
     @property
     def room_count(self) -> int:
@@ -190,7 +209,7 @@ class MemoryStore:
             if not isinstance(department_id, str):
                 continue
             ancestors = department.get("ancestors")
-            if not isinstance(ancestors, list):
+            if not isinstance(ancestors, (list, tuple)):
                 ancestors = [ancestors]
             if not units.isdisjoint(a for a in ancestors if isinstance(a, str)) or (
                 include_own and department_id in units

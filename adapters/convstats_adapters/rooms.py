@@ -10,15 +10,20 @@ import attrs
 
 from convstats.model import epoch_ms
 
-__all__ = ["LIVECHAT", "RoomFacts", "department_key", "room_facts", "served_agent"]
+__all__ = ["LIVECHAT", "READ_FIELDS", "RoomFacts", "department_key", "room_facts", "served_agent"]
 
 LIVECHAT = "l"
+#: The fields of a room the report reads; nothing else decides whether or for whom it counts.
+READ_FIELDS = ("t", "ts", "servedBy", "departmentId", "departmentAncestors")
 
 
 def served_agent(room: Mapping[str, Any]) -> str | None:
-    """The agent a room counts for: ``servedBy._id`` when it is a string, else ``None``."""
+    """The agent a room counts for: ``servedBy._id`` when it is a string, else ``None``.
+
+    ``servedBy`` may be any mapping (a driver's raw document as well as a dict).
+    """
     served_by = room.get("servedBy")
-    if isinstance(served_by, dict):
+    if isinstance(served_by, Mapping):
         agent = served_by.get("_id")
         if isinstance(agent, str):
             return agent
@@ -61,7 +66,7 @@ def department_key(room: Mapping[str, Any]) -> tuple[object, tuple[str, ...]]:
     if department is not None and not isinstance(department, str):
         department = ODD_DEPARTMENT
     ancestors = room.get("departmentAncestors")
-    if not isinstance(ancestors, list):
+    if not isinstance(ancestors, (list, tuple)):  # a tuple is stored as an array
         ancestors = [ancestors]
     return department, tuple(sorted({a for a in ancestors if isinstance(a, str)}))
 

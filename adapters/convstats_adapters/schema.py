@@ -32,7 +32,7 @@ DEPARTMENT_AGENTS = "rocketchat_livechat_department_agents"
 
 def string_set(value: Any) -> frozenset[str]:
     """The string items of an array field (``roles``); empty for anything but an array."""
-    if not isinstance(value, list):
+    if not isinstance(value, (list, tuple)):
         return frozenset()
     return frozenset(item for item in value if isinstance(item, str))
 

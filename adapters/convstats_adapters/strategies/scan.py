@@ -8,18 +8,32 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from convstats.model import AgentCounts, TimeWindow, Visibility
-from convstats_adapters.rooms import created_ms, served_agent
+from convstats_adapters.rooms import READ_FIELDS, created_ms, served_agent
 
 __all__ = ["ScanStrategy"]
 
 Room = Mapping[str, Any]
 
 
+def _own(value: Any) -> Any:
+    # Documents and arrays are copied all the way down; scalars are immutable.
+    if isinstance(value, Mapping):
+        return {key: _own(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_own(item) for item in value)
+    return value
+
+
+def _snapshot(room: Room) -> dict[str, Any]:
+    return {field: _own(room[field]) for field in READ_FIELDS if field in room}
+
+
 class ScanStrategy:
     """One pass over the documents, each judged as SPEC §2 says.
 
-    No build, no derived structure; a query costs one look at every room, and memory is the
-    documents (a shallow copy of each, so that later changes by the caller do not leak in).
+    No derived structure; a query costs one look at every room. Each room is held as a
+    private deep copy of the fields the report reads (``rooms.READ_FIELDS``), so that later
+    changes to the caller's documents, nested ones included, do not leak in.
     The other strategies are tested against it.
     """
 
@@ -32,11 +46,11 @@ class ScanStrategy:
         for key, room in rooms:
             if key in held:
                 raise ValueError(f"two rooms have the _id {key!r}")
-            held[key] = dict(room)
+            held[key] = _snapshot(room)
 
     def put(self, key: object, room: Room) -> None:
         """See :meth:`CountingStrategy.put`."""
-        self._rooms[key] = dict(room)
+        self._rooms[key] = _snapshot(room)
 
     def remove(self, key: object) -> bool:
         """See :meth:`CountingStrategy.remove`."""
@@ -48,7 +62,7 @@ class ScanStrategy:
         if agent is None:
             room.pop("servedBy", None)
         else:
-            room["servedBy"] = dict(agent)
+            room["servedBy"] = _own(agent)
         self._rooms[key] = room
 
     def __contains__(self, key: object) -> bool:
@@ -76,10 +90,7 @@ class ScanStrategy:
         return AgentCounts(per_agent=dict(per_agent), unassigned=unassigned)
 
     def footprint(self) -> Mapping[str, int]:
-        """The key table and the top-level document copies.
-
-        Values shared with the caller (strings, dates, nested objects) are not counted.
-        """
+        """The key table and the copies of the read fields (their top level)."""
         return {
             "id map": sys.getsizeof(self._rooms),
             "documents": sum(sys.getsizeof(room) for room in self._rooms.values()),
