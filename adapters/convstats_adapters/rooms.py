@@ -6,11 +6,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from convstats.model import epoch_ms
 
-__all__ = ["LIVECHAT", "READ_FIELDS", "RoomFacts", "department_key", "room_facts", "served_agent"]
+__all__ = [
+    "LIVECHAT",
+    "ODD_DEPARTMENT",
+    "READ_FIELDS",
+    "created_ms",
+    "department_key",
+    "served_agent",
+]
 
 LIVECHAT = "l"
 #: The fields of a room the report reads; nothing else decides whether or for whom it counts.
@@ -69,20 +74,3 @@ def department_key(room: Mapping[str, Any]) -> tuple[object, tuple[str, ...]]:
     if not isinstance(ancestors, (list, tuple)):  # a tuple is stored as an array
         ancestors = [ancestors]
     return department, tuple(sorted({a for a in ancestors if isinstance(a, str)}))
-
-
-@attrs.frozen
-class RoomFacts:
-    """A room reduced to what decides whether and for whom it counts."""
-
-    ts_ms: int
-    agent: str | None
-    partition: tuple[object, tuple[str, ...]]
-
-
-def room_facts(room: Mapping[str, Any]) -> RoomFacts | None:
-    """The facts of a room that can count, or ``None`` for one that never does."""
-    ts_ms = created_ms(room)
-    if ts_ms is None:
-        return None
-    return RoomFacts(ts_ms=ts_ms, agent=served_agent(room), partition=department_key(room))
