@@ -69,8 +69,12 @@ def generate(rooms: int, agents: int, seed: int = 0) -> Collections:
         append(room)
 
     users = [
-        {"_id": f"agent-{n}", "username": f"agent{n}", "name": f"Agent {n}",
-         "roles": ["livechat-agent"]}
+        {
+            "_id": f"agent-{n}",
+            "username": f"agent{n}",
+            "name": f"Agent {n}",
+            "roles": ["livechat-agent"],
+        }
         for n in range(agents)
     ]
     users.append(

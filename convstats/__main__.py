@@ -1,5 +1,5 @@
-"""``python -m convstats``: the command line."""
+"""``python -m convstats``: the command line, which lives with the adapters it wires."""
 
-from convstats.cli import main
+from convstats_adapters.cli import main
 
 main()

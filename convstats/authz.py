@@ -29,7 +29,7 @@ _MONITOR_ROLE = "livechat-monitor"
 
 @attrs.define(kw_only=True)
 class RocketChatAuthority:
-    """Rocket.Chat's role model (SPEC §5), read through a :class:`~convstats.ports.Directory`.
+    """Rocket.Chat's role model, read through a :class:`~convstats.ports.Directory`.
 
     A caller is a ``users`` document; a permission is held when one of the caller's roles is
     granted it. Monitors (``livechat-monitor`` without ``admin`` or ``livechat-manager``) see

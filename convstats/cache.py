@@ -1,4 +1,4 @@
-"""An optional in-process result cache with a time to live (SPEC §6)."""
+"""An optional in-process result cache with a time to live (docs/behaviour.md#caching)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dates of a request: ISO 8601 parsing and the window rules of SPEC §1."""
+"""Dates of a request: parsing and the window rules (docs/behaviour.md#dates)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def year_diff(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> floa
 
 
 def validate_window(start: datetime, end: datetime, tz: tzinfo = timezone.utc) -> TimeWindow:
-    """Apply the window rules of SPEC §1 to aware datetimes and return the window.
+    """Apply upstream's window rules to aware datetimes and return the window.
 
     Raises :class:`~convstats.errors.InvalidDate` with upstream's message: a bound outside
     [:data:`EARLIEST`, :data:`LATEST`) is not a valid date; then the more-than-a-year rule,

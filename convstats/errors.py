@@ -1,13 +1,11 @@
 """The library's exceptions.
 
-Every exception raised on purpose by convstats derives from :class:`ConvstatsError` and also
-from the nearest builtin, so callers may catch either. The request errors carry the upstream
-HTTP status and response body, which :mod:`convstats.handler` returns as they are.
+Every exception raised on purpose derives from :class:`ConvstatsError` and from the nearest
+builtin, so callers may catch either. Each carries the offending value; none knows HTTP: the
+statuses and wire bodies of upstream's endpoint are :mod:`convstats.http`'s business.
 """
 
 from __future__ import annotations
-
-from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationRequired",
@@ -31,76 +29,46 @@ class ConvstatsError(Exception):
 
 
 class RequestError(ConvstatsError):
-    """A request the report refuses; ``status`` and :meth:`body` are the upstream answer."""
-
-    status: ClassVar[int] = 400
-    error_type: ClassVar[str | None] = None
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body upstream Rocket.Chat answers this error with."""
-        body: dict[str, Any] = {"success": False, "error": self.message}
-        if self.error_type is not None:
-            body["errorType"] = self.error_type
-        return body
+    """A request the report refuses: the caller, the parameters or the window."""
 
 
 class AuthenticationRequired(RequestError, PermissionError):
-    """No caller, or a caller the authority does not know (HTTP 401)."""
-
-    status = 401
+    """No caller, or a caller the authority does not know."""
 
     def __init__(self) -> None:
         super().__init__("You must be logged in to do this.")
 
 
 class InvalidParams(RequestError, ValueError):
-    """The query parameters do not fit the endpoint's schema (HTTP 400, ``invalid-params``)."""
-
-    error_type = "invalid-params"
+    """The query parameters do not fit the endpoint's schema; ``detail`` says how."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"{detail} [invalid-params]")
+        super().__init__(detail)
         self.detail = detail
 
 
 class PermissionDenied(RequestError, PermissionError):
-    """The caller lacks the permission the report needs (HTTP 403)."""
-
-    status = 403
+    """The caller lacks ``permission``."""
 
     def __init__(self, permission: str = "view-livechat-reports") -> None:
-        super().__init__(
-            "User does not have the permissions required for this action [error-unauthorized]"
-        )
+        super().__init__("User does not have the permissions required for this action")
         self.permission = permission
 
 
 class InvalidSort(RequestError, ValueError):
-    """The ``sort`` parameter is not a valid sort specification (HTTP 400)."""
-
-    error_type = "error-invalid-sort"
+    """The ``sort`` parameter ``raw`` is not a valid sort specification."""
 
     def __init__(self, raw: str) -> None:
-        super().__init__(f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]')
+        super().__init__(f'Invalid sort parameter provided: "{raw}"')
         self.raw = raw
 
 
 class InvalidDate(RequestError, ValueError):
-    """The ``start``/``end`` window is not valid (HTTP 400, one of four exact messages)."""
+    """The ``start``/``end`` window breaks a date rule; the message is upstream's."""
 
 
 class StorageError(ConvstatsError, ConnectionError):
     """The data store failed; a report is never answered with partial or empty data instead."""
-
-    status: ClassVar[int] = 503
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body the request handler answers a storage failure with."""
-        return {"success": False, "error": str(self)}
 
 
 class StorageUnavailable(StorageError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import attrs
 
@@ -15,6 +14,7 @@ __all__ = [
     "AgentRow",
     "Caller",
     "MonitorRule",
+    "Partition",
     "Report",
     "TimeWindow",
     "TotalMode",
@@ -35,7 +35,7 @@ class TotalMode(enum.Enum):
 
 
 class MonitorRule(enum.Enum):
-    """Which rooms a livechat monitor sees (SPEC §5)."""
+    """Which rooms a restricted caller sees (docs/behaviour.md#who-sees-what)."""
 
     #: Departments under the monitor's units or among them, and rooms without a department.
     CURRENT = "current"
@@ -99,13 +99,28 @@ def _frozen_strings(values: Iterable[str]) -> frozenset[str]:
 
 
 @attrs.frozen
-class Visibility:
-    """Which rooms a caller may see (SPEC §5).
+class Partition:
+    """Where a room stands for visibility: its department and its department ancestors.
 
-    An unrestricted visibility admits every room. A restricted one admits a room when its
-    ``departmentAncestors`` intersect ``unit_ids``, or its ``departmentId`` is in
-    ``department_ids``, or it has no department and ``rooms_without_department`` is true.
-    Values are hashable: a visibility is part of a cache key.
+    Rooms with equal partitions are visible to exactly the same callers. A store derives it
+    from a room document (``convstats_adapters.documents.partition`` says how odd values are
+    read): ``department_id`` is the room's department when it is a string, ``ancestors`` the
+    string ancestors, ``departmentless`` whether the room counts as having no department.
+    """
+
+    department_id: str | None = None
+    ancestors: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_strings)
+    departmentless: bool = True
+
+
+@attrs.frozen
+class Visibility:
+    """Which rooms a caller may see (docs/behaviour.md#who-sees-what).
+
+    An unrestricted visibility admits every room. A restricted one admits a room whose
+    ancestors meet ``unit_ids``, whose department is in ``department_ids``, or, with
+    ``rooms_without_department``, that has no department. Values are hashable: a visibility
+    is part of a cache key.
     """
 
     restricted: bool = False
@@ -118,38 +133,37 @@ class Visibility:
         """The visibility of an unrestricted caller."""
         return cls()
 
-    def admits(self, department_id: Any, department_ancestors: Any) -> bool:
-        """Whether a room with these raw field values is visible.
+    @property
+    def admits_nothing(self) -> bool:
+        """Whether no room at all is visible (a restricted caller with no units or departments)."""
+        return (
+            self.restricted
+            and not self.unit_ids
+            and not self.department_ids
+            and not self.rooms_without_department
+        )
 
-        ``department_id`` is the room's raw ``departmentId`` (``None`` when missing);
-        ``department_ancestors`` its raw ``departmentAncestors``. As in a MongoDB ``$in``
-        query, a scalar ancestors value is matched as itself and a list (or tuple, which BSON
-        stores as an array) by any element.
-        """
+    def admits(self, partition: Partition) -> bool:
+        """Whether the rooms of ``partition`` are visible."""
         if not self.restricted:
             return True
-        if self.unit_ids:
-            ancestors = (
-                department_ancestors
-                if isinstance(department_ancestors, (list, tuple))  # BSON arrays, both
-                else [department_ancestors]
-            )
-            if any(isinstance(a, str) and a in self.unit_ids for a in ancestors):
-                return True
-        if department_id is None:
-            return self.rooms_without_department
-        return isinstance(department_id, str) and department_id in self.department_ids
+        if not self.unit_ids.isdisjoint(partition.ancestors):
+            return True
+        if partition.department_id is not None and partition.department_id in self.department_ids:
+            return True
+        return partition.departmentless and self.rooms_without_department
 
 
 @attrs.frozen
 class AgentCounts:
-    """What a room store answers: conversations per agent id, and the unassigned ones.
+    """What a room store answers: conversations per agent id, and those without an agent.
 
-    ``per_agent`` holds only agents with at least one conversation.
+    ``per_agent`` holds only agents with at least one conversation; ``unspecified`` counts the
+    conversations that have no agent.
     """
 
     per_agent: Mapping[str, int] = attrs.field(factory=dict, hash=False)
-    unassigned: int = 0
+    unspecified: int = 0
 
     @property
     def assigned(self) -> int:
@@ -182,10 +196,6 @@ class AgentRow:
     label: str
     value: int
 
-    def to_json(self) -> dict[str, Any]:
-        """The row as upstream serialises it: ``{"label": …, "value": …}``."""
-        return {"label": self.label, "value": self.value}
-
 
 @attrs.frozen
 class Report:
@@ -212,12 +222,3 @@ class Report:
         if self.total_mode is TotalMode.ROCKETCHAT:
             return self.assigned
         return self.assigned + self.unspecified
-
-    def to_body(self) -> dict[str, Any]:
-        """The success response body: ``{"total", "data", "unspecified", "success"}``."""
-        return {
-            "total": self.total,
-            "data": [row.to_json() for row in self.rows],
-            "unspecified": self.unspecified,
-            "success": True,
-        }

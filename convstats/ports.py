@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from convstats.model import AgentCounts, Caller, TimeWindow, UserRecord, Visibility
 
-__all__ = ["Authority", "Directory", "RoomStore"]
+__all__ = ["Authority", "Directory", "RoomStore", "Workspace"]
 
 
 @runtime_checkable
@@ -23,12 +23,13 @@ class RoomStore(Protocol):
         """Count the livechat conversations created in ``window`` that ``visibility`` admits.
 
         A room counts when ``t == "l"``, its ``ts`` is a date with
-        ``window.start <= ts < window.end``, and ``visibility.admits(departmentId,
-        departmentAncestors)``. Its open, closed or on-hold state does not matter.
+        ``window.start <= ts < window.end``, and ``visibility.admits`` its partition. Its
+        open, closed or on-hold state does not matter (docs/behaviour.md#which-rooms-count).
 
-        A counted room whose ``servedBy`` is an object with a string ``_id`` counts for that
-        agent id; every other counted room (no ``servedBy``, ``servedBy: null``, a
-        ``servedBy`` without a string ``_id``) counts in ``unassigned``. No room is lost.
+        A counted room whose ``servedBy._id`` is an agent id (a string, or an ObjectId read as
+        its hexadecimal string) counts for that agent; every other counted room (no
+        ``servedBy``, ``servedBy: null``, a ``servedBy`` without such an ``_id``) counts in
+        ``unspecified``. No room is lost.
 
         Returns an :class:`AgentCounts` whose ``per_agent`` holds only non-zero counts.
         Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
@@ -47,7 +48,10 @@ class RoomStore(Protocol):
 
 @runtime_checkable
 class Directory(Protocol):
-    """The users, permissions and units that decide who may see what (SPEC §5)."""
+    """The users, permissions and units that decide who may see what.
+
+    See docs/behaviour.md#who-sees-what.
+    """
 
     def get_user(self, user_id: str) -> UserRecord | None:
         """Return the ``users`` document with ``_id == user_id``, or ``None`` when there is none.
@@ -65,7 +69,11 @@ class Directory(Protocol):
         ...
 
     def has_units(self) -> bool:
-        """Whether ``rocketchat_livechat_department`` holds any unit (``type == "u"``)."""
+        """Whether ``rocketchat_livechat_department`` holds any unit.
+
+        A unit is a document whose ``type`` is ``"u"`` or an array holding ``"u"``, as MongoDB
+        matches ``{type: "u"}``.
+        """
         ...
 
     def monitored_units(self, user_id: str) -> frozenset[str]:
@@ -107,3 +115,8 @@ class Authority(Protocol):
     def visibility(self, caller: Caller) -> Visibility:
         """The rooms ``caller`` may see in the dashboards."""
         ...
+
+
+@runtime_checkable
+class Workspace(RoomStore, Directory, Protocol):
+    """A whole Rocket.Chat workspace: its rooms and its directory, as every store offers."""

@@ -1,4 +1,4 @@
-"""The ``sort`` parameter (SPEC §4): parsing, and ordering report rows by it."""
+"""The ``sort`` parameter (docs/behaviour.md#sort): parsing, and ordering rows by it."""
 
 from __future__ import annotations
 

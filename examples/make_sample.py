@@ -19,27 +19,70 @@ DAYS = 42
 ROOMS = 420
 
 USERS = [
-    {"_id": "u-ana", "username": "ana.lima", "name": "Ana Lima", "roles": ["user", "livechat-agent"]},
-    {"_id": "u-bruno", "username": "bruno", "name": "Bruno Costa", "roles": ["user", "livechat-agent"]},
-    {"_id": "u-chen", "username": "chen.wei", "name": "Chen Wei", "roles": ["user", "livechat-agent"]},
-    {"_id": "u-sam1", "username": "sam.t", "name": "Sam Taylor", "roles": ["user", "livechat-agent"]},
+    {
+        "_id": "u-ana",
+        "username": "ana.lima",
+        "name": "Ana Lima",
+        "roles": ["user", "livechat-agent"],
+    },
+    {
+        "_id": "u-bruno",
+        "username": "bruno",
+        "name": "Bruno Costa",
+        "roles": ["user", "livechat-agent"],
+    },
+    {
+        "_id": "u-chen",
+        "username": "chen.wei",
+        "name": "Chen Wei",
+        "roles": ["user", "livechat-agent"],
+    },
+    {
+        "_id": "u-sam1",
+        "username": "sam.t",
+        "name": "Sam Taylor",
+        "roles": ["user", "livechat-agent"],
+    },
     {"_id": "u-sam2", "username": "sam.taylor", "name": "Sam Taylor", "roles": ["livechat-agent"]},
     {"_id": "u-noname", "username": "agent.noname", "roles": ["livechat-agent"]},
     {"_id": "u-nullname", "username": "agent.null", "name": None, "roles": ["livechat-agent"]},
     {"_id": "u-empty", "username": "agent.empty", "name": "", "roles": ["livechat-agent"]},
-    {"_id": "u-dana", "username": "dana", "name": "dana (left)", "roles": ["livechat-agent"],
-     "active": False},
+    {
+        "_id": "u-dana",
+        "username": "dana",
+        "name": "dana (left)",
+        "roles": ["livechat-agent"],
+        "active": False,
+    },
     {"_id": "u-bot", "username": "rocket.cat", "name": "Rocket Cat", "roles": ["bot"]},
     {"_id": "u-admin", "username": "admin", "name": "Administrator", "roles": ["admin", "user"]},
-    {"_id": "u-manager", "username": "mia", "name": "Mia Manager", "roles": ["user", "livechat-manager"]},
-    {"_id": "u-monitor", "username": "otto", "name": "Otto Monitor",
-     "roles": ["user", "livechat-monitor"]},
+    {
+        "_id": "u-manager",
+        "username": "mia",
+        "name": "Mia Manager",
+        "roles": ["user", "livechat-manager"],
+    },
+    {
+        "_id": "u-monitor",
+        "username": "otto",
+        "name": "Otto Monitor",
+        "roles": ["user", "livechat-monitor"],
+    },
     {"_id": "u-plain", "username": "paul", "name": "Paul", "roles": ["user"]},
 ]
 # Agents and how often each serves; "u-gone" has no users document (a deleted user).
 AGENTS = {
-    "u-ana": 9, "u-bruno": 7, "u-chen": 5, "u-sam1": 4, "u-sam2": 3, "u-noname": 2,
-    "u-nullname": 2, "u-empty": 2, "u-dana": 2, "u-bot": 1, "u-gone": 2,
+    "u-ana": 9,
+    "u-bruno": 7,
+    "u-chen": 5,
+    "u-sam1": 4,
+    "u-sam2": 3,
+    "u-noname": 2,
+    "u-nullname": 2,
+    "u-empty": 2,
+    "u-dana": 2,
+    "u-bot": 1,
+    "u-gone": 2,
 }
 DEPARTMENTS = [
     {"_id": "unit-eu", "name": "Europe", "type": "u"},
@@ -66,7 +109,9 @@ def rooms(rng: random.Random) -> list[dict[str, object]]:
     weights = list(AGENTS.values())
     documents = []
     for n in range(ROOMS):
-        ts = START + timedelta(seconds=rng.randrange(DAYS * 86_400), milliseconds=rng.randrange(1000))
+        ts = START + timedelta(
+            seconds=rng.randrange(DAYS * 86_400), milliseconds=rng.randrange(1000)
+        )
         department = rng.choice([None, "dep-sales", "dep-sales", "dep-billing", "dep-support"])
         room: dict[str, object] = {
             "_id": f"room-{n:04d}",
@@ -89,7 +134,11 @@ def rooms(rng: random.Random) -> list[dict[str, object]]:
             room["open"] = True
         else:
             agent = rng.choices(agents, weights)[0]
-            room["servedBy"] = {"_id": agent, "username": agent.removeprefix("u-"), "ts": date(ts, False)}
+            room["servedBy"] = {
+                "_id": agent,
+                "username": agent.removeprefix("u-"),
+                "ts": date(ts, False),
+            }
             if fate < 0.25:
                 room["open"] = True
                 room["onHold"] = rng.random() < 0.3
@@ -102,7 +151,9 @@ def rooms(rng: random.Random) -> list[dict[str, object]]:
     # Rooms that are not omnichannel conversations: direct messages and channels.
     for n in range(12):
         ts = START + timedelta(hours=7 * n)
-        documents.append({"_id": f"dm-{n:02d}", "t": rng.choice(["d", "c", "p"]), "ts": date(ts, False)})
+        documents.append(
+            {"_id": f"dm-{n:02d}", "t": rng.choice(["d", "c", "p"]), "ts": date(ts, False)}
+        )
     return documents
 
 
@@ -117,7 +168,10 @@ def main() -> None:
     write("rocketchat_room", rooms(rng))
     write("users", USERS)
     write("rocketchat_livechat_department", DEPARTMENTS)
-    write("rocketchat_livechat_unit_monitors", [{"_id": "um-1", "monitorId": "u-monitor", "unitId": "unit-eu"}])
+    write(
+        "rocketchat_livechat_unit_monitors",
+        [{"_id": "um-1", "monitorId": "u-monitor", "unitId": "unit-eu"}],
+    )
     write(
         "rocketchat_livechat_department_agents",
         [
@@ -128,7 +182,12 @@ def main() -> None:
     )
     write(
         "rocketchat_permissions",
-        [{"_id": "view-livechat-reports", "roles": ["admin", "livechat-manager", "livechat-monitor"]}],
+        [
+            {
+                "_id": "view-livechat-reports",
+                "roles": ["admin", "livechat-manager", "livechat-monitor"],
+            }
+        ],
     )
 
 

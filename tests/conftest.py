@@ -1,9 +1,8 @@
-"""Shared fixtures: Hypothesis profiles and the store every contract test runs against."""
+"""Shared fixtures: Hypothesis profiles, and every store the contract suite runs against."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -11,7 +10,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from convstats_adapters.memory import MemoryStore
+from convstats.ports import Workspace
+from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.mongo_support import (
+    MONGODB_URI,
+    MONGODB_URI_VARIABLE,
+    NOT_CONFIGURED,
+    masked,
+    mongo_store,
+)
 
 settings.register_profile(
     "default",
@@ -25,47 +32,44 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
 )
 
-MONGODB_URI_VARIABLE = "CONVSTATS_MONGODB_URI"
-MONGODB_URI = os.environ.get(MONGODB_URI_VARIABLE)
 _real_server_outcomes: list[str] = []
 
 Collections = dict[str, list[dict[str, Any]]]
-StoreFactory = Callable[[Collections], Any]
+WorkspaceFactory = Callable[[Collections], Workspace]
+
+#: Every store kind: each memory strategy, mongomock, and the real server when configured.
+STORE_KINDS = [
+    *(f"memory-{name}" for name in STRATEGY_NAMES),
+    "mongomock",
+    pytest.param("mongodb", marks=pytest.mark.mongodb),
+]
 
 
-def masked(uri: str) -> str:
-    """The URI without its credentials, for printing."""
-    return re.sub(r"//[^@/]*@", "//***@", uri)
+@pytest.fixture(params=STORE_KINDS)
+def workspace(request: pytest.FixtureRequest) -> Iterator[WorkspaceFactory]:
+    """Builds a store holding the given collections, once per kind of store.
 
-
-@pytest.fixture(
-    params=[
-        "memory",
-        "mongomock",
-        pytest.param("mongodb", marks=pytest.mark.mongodb),
-    ]
-)
-def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
-    """Builds a store holding the given collections, once per adapter.
-
-    The ``mongodb`` parameter needs a real server named by CONVSTATS_MONGODB_URI; without
-    one it is skipped with that reason, and the session summary says so.
+    The ``mongodb`` kind needs a real server named by CONVSTATS_MONGODB_URI; without one it
+    is skipped with that reason, and the session summary says so.
     """
-    kind = request.param
-    if kind == "memory":
-        yield MemoryStore
+    kind: str = request.param
+    if kind.startswith("memory-"):
+        strategy = kind.removeprefix("memory-")
+        yield lambda collections: MemoryStore(collections, strategy=strategy)
         return
     if kind == "mongodb" and not MONGODB_URI:
-        pytest.skip(f"real MongoDB not tested: {MONGODB_URI_VARIABLE} is not set")
-    from tests.mongo_support import mongo_store
-
+        pytest.skip(NOT_CONFIGURED)
+    uri = MONGODB_URI if kind == "mongodb" else None
     with ExitStack() as stack:
+        yield lambda collections: stack.enter_context(mongo_store(collections, uri=uri))
 
-        def factory(collections: Collections) -> Any:
-            uri = MONGODB_URI if kind == "mongodb" else None
-            return stack.enter_context(mongo_store(collections, uri=uri))
 
-        yield factory
+@pytest.fixture
+def real_uri() -> str:
+    """The real server's URI; the test is skipped, and the summary says so, without one."""
+    if not MONGODB_URI:
+        pytest.skip(NOT_CONFIGURED)
+    return MONGODB_URI
 
 
 def pytest_report_header(config: pytest.Config) -> str:

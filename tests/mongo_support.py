@@ -1,8 +1,10 @@
-"""A MongoStore over given collections, on mongomock or on a real server."""
+"""MongoDB for tests: mongomock, or the real server named by CONVSTATS_MONGODB_URI."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +13,16 @@ import mongomock
 from pymongo import MongoClient, ReadPreference
 
 from convstats_adapters.mongo import MongoStore
+
+MONGODB_URI_VARIABLE = "CONVSTATS_MONGODB_URI"
+#: The real server the tests marked ``mongodb`` run against; ``None`` when there is none.
+MONGODB_URI = os.environ.get(MONGODB_URI_VARIABLE) or None
+NOT_CONFIGURED = f"real MongoDB not tested: {MONGODB_URI_VARIABLE} is not set"
+
+
+def masked(uri: str) -> str:
+    """The URI without its credentials, for printing."""
+    return re.sub(r"//[^@/]*@", "//***@", uri)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""SPEC §5: permissions and the visibility of monitors."""
+"""Permissions and the visibility of restricted callers."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import pytest
 from hypothesis import given
 
 from convstats import (
-    AuthenticationRequired,
     ConversationsByAgent,
     MonitorRule,
     OperatorAuthority,
-    PermissionDenied,
     RocketChatAuthority,
     Visibility,
 )
+from convstats.errors import AuthenticationRequired, PermissionDenied
+from convstats_adapters.documents import partition
 from convstats_adapters.memory import MemoryStore
-from tests.strategies import windows, workspaces
+from tests.generators import windows, workspaces
 
 UNITS = [
     {"_id": "u1", "type": "u", "name": "Unit 1"},
@@ -131,7 +131,8 @@ def test_operator_sees_everything():
 def test_visibility_admits(department_id, ancestors, visible):
     """A restricted visibility admits by ancestors, by department, or by having none."""
     visibility = Visibility(restricted=True, unit_ids={"u1"}, department_ids={"d1"})
-    assert visibility.admits(department_id, ancestors) is visible
+    document = {"departmentId": department_id, "departmentAncestors": ancestors}
+    assert visibility.admits(partition(document)) is visible
 
 
 @given(workspaces(), windows())
@@ -143,8 +144,8 @@ def test_a_monitor_never_sees_more_than_a_manager(data, window):
     for rule in MonitorRule:
         authority = RocketChatAuthority(directory=memory, monitor_rule=rule)
         for user in data["users"]:
-            visibility = authority.visibility(authority.authenticate(user["_id"]))
-            scoped = reports.report_window(window, visibility=visibility)
+            visibility = authority.visibility(authority.authenticate(str(user["_id"])))
+            scoped = reports.report(window, visibility=visibility)
             for row in scoped.rows:
                 assert row.value <= everything.per_agent[row.agent_id]
-            assert scoped.unspecified <= everything.unassigned
+            assert scoped.unspecified <= everything.unspecified

@@ -1,4 +1,4 @@
-"""SPEC §6: the optional result cache."""
+"""The optional result cache."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from convstats import ConversationsByAgent, TTLCache, Visibility
+from convstats import ConversationsByAgent, TimeWindow, TTLCache, Visibility
 from convstats_adapters.memory import MemoryStore
 
 UTC = timezone.utc
@@ -81,20 +81,25 @@ def test_reports_are_keyed_on_window_sort_and_visibility():
     """The report cache serves a repeat request, and not a request of another scope."""
     data = {
         "rocketchat_room": [
-            {"_id": "r1", "t": "l", "ts": datetime(2024, 1, 5, tzinfo=UTC), "departmentId": "d1",
-             "servedBy": {"_id": "ana"}},
+            {
+                "_id": "r1",
+                "t": "l",
+                "ts": datetime(2024, 1, 5, tzinfo=UTC),
+                "departmentId": "d1",
+                "servedBy": {"_id": "ana"},
+            },
         ]
     }
     store = MemoryStore(data)
     reports = ConversationsByAgent(store=store, cache=TTLCache(clock=Clock()))
-    start, end = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC)
-    first = reports.report(start, end)
+    window = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+    first = reports.report(window)
     store.remove_room("r1")
-    assert reports.report(start, end) == first  # served from the cache (no invalidation)
+    assert reports.report(window) == first  # served from the cache (no invalidation)
     hidden = Visibility(restricted=True, rooms_without_department=False)
-    assert reports.report(start, end, visibility=hidden).rows == ()
+    assert reports.report(window, visibility=hidden).rows == ()
     reports.cache.invalidate()
-    assert reports.report(start, end).rows == ()
+    assert reports.report(window).rows == ()
 
 
 def test_shared_between_threads():

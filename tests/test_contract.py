@@ -6,18 +6,20 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 from convstats import (
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
-    Directory,
     MonitorRule,
     RocketChatAuthority,
-    RoomStore,
     TimeWindow,
     TotalMode,
     Visibility,
 )
+from convstats.http import report_body
+from convstats.ports import Directory, RoomStore
+from tests.builders import room, served
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -27,33 +29,27 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def room(room_id: str, hours: float, **fields: Any) -> dict[str, Any]:
-    return {"_id": room_id, "t": "l", "ts": at(hours), **fields}
-
-
-def served(agent: str) -> dict[str, str]:
-    return {"_id": agent, "username": f"user-{agent}"}
-
-
 WORKSPACE: dict[str, list[dict[str, Any]]] = {
     "rocketchat_room": [
-        room("r1", 1, servedBy=served("ana"), departmentId="sales", departmentAncestors=["eu"]),
-        room("r2", 2, servedBy=served("ana"), departmentId="support", open=True),
-        room("r3", 3, servedBy=served("bo"), departmentId="support", onHold=True),
-        room("r4", 4, servedBy=served("twin-1")),
-        room("r5", 5, servedBy=served("twin-2"), departmentId="sales", departmentAncestors=["eu"]),
-        room("r6", 6, servedBy=served("gone")),  # the agent's user was deleted
-        room("r7", 7, servedBy=served("nameless")),
-        room("r8", 8),  # never taken
-        room("r9", 9, servedBy=None, departmentId="support"),  # upstream edge: null servedBy
-        room("r10", 10, servedBy={"username": "stale"}, departmentId="sales"),  # no _id
-        room("r11", 11, servedBy=served("empty")),
+        room("r1", at(1), servedBy=served("ana"), departmentId="sales", departmentAncestors=["eu"]),
+        room("r2", at(2), servedBy=served("ana"), departmentId="support", open=True),
+        room("r3", at(3), servedBy=served("bo"), departmentId="support", onHold=True),
+        room("r4", at(4), servedBy=served("twin-1")),
+        room(
+            "r5", at(5), servedBy=served("twin-2"), departmentId="sales", departmentAncestors=["eu"]
+        ),
+        room("r6", at(6), servedBy=served("gone")),  # the agent's user was deleted
+        room("r7", at(7), servedBy=served("nameless")),
+        room("r8", at(8)),  # never taken
+        room("r9", at(9), servedBy=None, departmentId="support"),  # upstream edge: null servedBy
+        room("r10", at(10), servedBy={"username": "stale"}, departmentId="sales"),  # no _id
+        room("r11", at(11), servedBy=served("empty")),
         {"_id": "r12", "t": "c", "ts": at(12), "servedBy": served("ana")},  # not livechat
         {"_id": "r13", "ts": at(13), "servedBy": served("ana")},  # no type
-        room("r14", -1, servedBy=served("ana")),  # before the window
-        room("r15", 48, servedBy=served("ana")),  # exactly at the end: excluded
+        room("r14", at(-1), servedBy=served("ana")),  # before the window
+        room("r15", at(48), servedBy=served("ana")),  # exactly at the end: excluded
         {"_id": "r16", "t": "l", "ts": "2024-03-01T05:00:00Z", "servedBy": served("bo")},
-        room("r17", 0, servedBy=served("bo"), departmentId="sales"),  # exactly at the start
+        room("r17", at(0), servedBy=served("bo"), departmentId="sales"),  # exactly at the start
     ],
     "users": [
         {"_id": "ana", "name": "Ana", "username": "ana", "roles": ["livechat-agent"]},
@@ -79,16 +75,16 @@ WORKSPACE: dict[str, list[dict[str, Any]]] = {
 WINDOW = TimeWindow(T0, T0 + timedelta(days=2))
 
 
-def test_adapters_conform_to_the_ports(make_store):
+def test_adapters_conform_to_the_ports(workspace):
     """Every adapter is both a RoomStore and a Directory."""
-    store = make_store(WORKSPACE)
+    store = workspace(WORKSPACE)
     assert isinstance(store, RoomStore)
     assert isinstance(store, Directory)
 
 
-def test_counts_follow_the_room_rules(make_store):
+def test_counts_follow_the_room_rules(workspace):
     """Only livechat rooms with a date ts inside the half-open window count, per servedBy._id."""
-    counts = make_store(WORKSPACE).count_conversations(WINDOW, Visibility.everything())
+    counts = workspace(WORKSPACE).count_conversations(WINDOW, Visibility.everything())
     assert dict(counts.per_agent) == {
         "ana": 2,
         "bo": 2,
@@ -98,18 +94,18 @@ def test_counts_follow_the_room_rules(make_store):
         "nameless": 1,
         "empty": 1,
     }
-    assert counts.unassigned == 3  # r8 (no servedBy), r9 (null), r10 (no _id)
+    assert counts.unspecified == 3  # r8 (no servedBy), r9 (null), r10 (no _id)
 
 
-def test_names_are_strings_only(make_store):
+def test_names_are_strings_only(workspace):
     """agent_names answers string names, the empty one included, and nothing for others."""
-    names = make_store(WORKSPACE).agent_names(["ana", "gone", "nameless", "empty", "twin-2"])
+    names = workspace(WORKSPACE).agent_names(["ana", "gone", "nameless", "empty", "twin-2"])
     assert dict(names) == {"ana": "Ana", "empty": "", "twin-2": "Sam"}
 
 
-def test_report_labels_and_default_order(make_store):
+def test_report_labels_and_default_order(workspace):
     """Labels are names else ids, twins stay two rows, and rows sort by label code point."""
-    report = ConversationsByAgent(store=make_store(WORKSPACE)).report_window(WINDOW)
+    report = ConversationsByAgent(store=workspace(WORKSPACE)).report(WINDOW)
     assert [(row.label, row.agent_id, row.value) for row in report.rows] == [
         ("", "empty", 1),
         ("Ana", "ana", 2),
@@ -123,17 +119,17 @@ def test_report_labels_and_default_order(make_store):
     assert report.total == 12
 
 
-def test_rocketchat_total_mode(make_store):
+def test_rocketchat_total_mode(workspace):
     """In Rocket.Chat compatibility mode total leaves the unassigned conversations out."""
-    reports = ConversationsByAgent(store=make_store(WORKSPACE), total_mode=TotalMode.ROCKETCHAT)
-    body = reports.report_window(WINDOW).to_body()
+    reports = ConversationsByAgent(store=workspace(WORKSPACE), total_mode=TotalMode.ROCKETCHAT)
+    body = report_body(reports.report(WINDOW))
     assert body["total"] == 9
     assert body["unspecified"] == 3
 
 
-def test_directory_reads_users_and_permissions(make_store):
+def test_directory_reads_users_and_permissions(workspace):
     """Users come back with their string roles; absent permission documents are None."""
-    store = make_store(WORKSPACE)
+    store = workspace(WORKSPACE)
     user = store.get_user("bo")
     assert user is not None
     assert user.roles == frozenset({"livechat-agent"})
@@ -147,26 +143,29 @@ def test_directory_reads_users_and_permissions(make_store):
     assert store.departments_under(["eu"], include_own=True) == frozenset({"sales", "eu"})
 
 
-def test_permission_override_is_read(make_store):
+def test_permission_override_is_read(workspace):
     """A rocketchat_permissions document replaces the default grant."""
     permission = {"_id": "view-livechat-reports", "roles": ["user"]}
     data = {**WORKSPACE, "rocketchat_permissions": [permission]}
-    assert make_store(data).permission_roles("view-livechat-reports") == frozenset({"user"})
+    assert workspace(data).permission_roles("view-livechat-reports") == frozenset({"user"})
 
 
 @pytest.mark.parametrize(
     ("rule", "expected_rows", "expected_unspecified"),
     [
         # current: rooms of Sales (under unit eu) and rooms without a department
-        (MonitorRule.CURRENT, {"ana": 1, "bo": 1, "twin-1": 1, "twin-2": 1, "gone": 1,
-                               "nameless": 1, "empty": 1}, 2),
+        (
+            MonitorRule.CURRENT,
+            {"ana": 1, "bo": 1, "twin-1": 1, "twin-2": 1, "gone": 1, "nameless": 1, "empty": 1},
+            2,
+        ),
         # legacy: rooms of Sales only
         (MonitorRule.LEGACY, {"ana": 1, "bo": 1, "twin-2": 1}, 1),
     ],
 )
-def test_monitor_scope(make_store, rule, expected_rows, expected_unspecified):
+def test_monitor_scope(workspace, rule, expected_rows, expected_unspecified):
     """A monitor sees the rooms of the units it monitors, under the chosen rule."""
-    store = make_store(WORKSPACE)
+    store = workspace(WORKSPACE)
     endpoint = ConversationsByAgentEndpoint(
         reports=ConversationsByAgent(store=store),
         authority=RocketChatAuthority(directory=store, monitor_rule=rule),
@@ -183,9 +182,9 @@ def test_monitor_scope(make_store, rule, expected_rows, expected_unspecified):
 
 
 @pytest.mark.parametrize("user", ["boss", "lead"])
-def test_admins_and_managers_see_everything(make_store, user):
+def test_admins_and_managers_see_everything(workspace, user):
     """Admins and managers are never restricted, units or not."""
-    store = make_store(WORKSPACE)
+    store = workspace(WORKSPACE)
     endpoint = ConversationsByAgentEndpoint(
         reports=ConversationsByAgent(store=store), authority=RocketChatAuthority(directory=store)
     )
@@ -194,12 +193,70 @@ def test_admins_and_managers_see_everything(make_store, user):
     assert response.body["total"] == 12
 
 
-def test_non_members_are_refused(make_store):
+def test_non_members_are_refused(workspace):
     """A user without a granted role gets upstream's 403, an unknown one its 401."""
-    store = make_store(WORKSPACE)
+    store = workspace(WORKSPACE)
     endpoint = ConversationsByAgentEndpoint(
         reports=ConversationsByAgent(store=store), authority=RocketChatAuthority(directory=store)
     )
     params = {"start": "2024-03-01", "end": "2024-03-03"}
     assert endpoint.handle(params, "plain").status == 403
     assert endpoint.handle(params, "stranger").status == 401
+
+
+def test_an_object_id_agent_is_its_hexadecimal_string(workspace):
+    """An agent id stored as an ObjectId counts, and is labelled, as its 24-hex string."""
+    agent, named = ObjectId("65f1a0000000000000000001"), ObjectId("65f1a0000000000000000002")
+    store = workspace(
+        {
+            "rocketchat_room": [
+                room("r1", at(1), servedBy={"_id": agent}),
+                room("r2", at(2), servedBy={"_id": named}),
+                room("r3", at(3), servedBy={"_id": str(named)}),
+            ],
+            "users": [{"_id": str(agent), "name": "By string"}, {"_id": named, "name": "By id"}],
+        }
+    )
+    counts = store.count_conversations(WINDOW, Visibility.everything())
+    assert counts.per_agent == {str(agent): 1, str(named): 2}
+    assert counts.unspecified == 0
+    assert store.agent_names([str(agent), str(named)]) == {
+        str(agent): "By string",
+        str(named): "By id",
+    }
+    assert store.get_user(str(named)) is not None
+
+
+@pytest.mark.parametrize("kind", ["u", ["u"], ["x", "u"]])
+def test_a_unit_is_matched_as_mongodb_matches_its_type(workspace, kind):
+    """A department whose type is "u", or an array holding it, is a unit and scopes a monitor."""
+    data = {
+        **WORKSPACE,
+        "rocketchat_livechat_department": [
+            {"_id": "eu", "name": "Europe", "type": kind},
+            {"_id": "sales", "name": "Sales", "ancestors": ["eu"]},
+        ],
+    }
+    store = workspace(data)
+    assert store.has_units()
+    reports = ConversationsByAgent(store=store)
+    endpoint = ConversationsByAgentEndpoint(
+        reports=reports, authority=RocketChatAuthority(directory=store)
+    )
+    monitor = endpoint.handle({"start": "2024-03-01", "end": "2024-03-03"}, "mon").body
+    everything = endpoint.handle({"start": "2024-03-01", "end": "2024-03-03"}, "boss").body
+    assert monitor["total"] < everything["total"]
+
+
+def test_no_unit_without_the_type(workspace):
+    """Departments whose type is not "u" (or absent, or a nested array) are no units."""
+    store = workspace(
+        {
+            "rocketchat_livechat_department": [
+                {"_id": "a", "type": "d"},
+                {"_id": "b", "type": [["u"]]},
+                {"_id": "c"},
+            ]
+        }
+    )
+    assert not store.has_units()

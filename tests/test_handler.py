@@ -1,4 +1,4 @@
-"""SPEC §1: the request handler's checks, their order, and the exact bodies."""
+"""The request handler's checks, their order, and the exact bodies."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convstats import (
-    AgentCounts,
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
     RocketChatAuthority,
-    StorageUnavailable,
     TimeWindow,
     Visibility,
 )
+from convstats.errors import StorageUnavailable
+from convstats.model import AgentCounts
 from convstats_adapters.memory import MemoryStore
 
 UTC = timezone.utc
@@ -168,8 +168,16 @@ PARAM_NAMES = st.sampled_from(["start", "end", "sort", "count", "offset", ""])
 PARAM_VALUES = st.one_of(
     st.text(max_size=30),
     st.sampled_from(
-        ["2024-01-01", "2024-01-31T23:59:59Z", "2023-01-01", "0001-01-01", "9999-12-31",
-         '{"total": -1}', "{}", "[" * 5000]
+        [
+            "2024-01-01",
+            "2024-01-31T23:59:59Z",
+            "2023-01-01",
+            "0001-01-01",
+            "9999-12-31",
+            '{"total": -1}',
+            "{}",
+            "[" * 5000,
+        ]
     ),
 )
 

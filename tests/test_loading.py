@@ -8,34 +8,57 @@ from decimal import Decimal
 
 import pytest
 
-from convstats import DataFormatError, TimeWindow, Visibility
-from convstats_adapters.extjson import DateOutOfRange, load_collections
+from convstats import TimeWindow, Visibility
+from convstats.errors import DataFormatError
+from convstats_adapters.files import DateOutOfRange, load_collections
 from convstats_adapters.memory import MemoryStore
 
 UTC = timezone.utc
 JAN = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
 
-RELAXED = {"_id": "r1", "t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"},
-           "servedBy": {"_id": "ana"}}
-CANONICAL = {"_id": "r2", "t": "l", "ts": {"$date": {"$numberLong": "1704164645678"}},
-             "metrics": {"chatDuration": {"$numberDouble": "12.5"}}}
+RELAXED = {
+    "_id": "r1",
+    "t": "l",
+    "ts": {"$date": "2024-01-02T03:04:05.678Z"},
+    "servedBy": {"_id": "ana"},
+}
+CANONICAL = {
+    "_id": "r2",
+    "t": "l",
+    "ts": {"$date": {"$numberLong": "1704164645678"}},
+    "metrics": {"chatDuration": {"$numberDouble": "12.5"}},
+}
 
 
 def test_extended_json_values(tmp_path):
     """Relaxed and canonical dates, numbers and ObjectIds become Python values."""
     path = tmp_path / "data.json"
-    path.write_text(json.dumps({
-        "rocketchat_room": [RELAXED, CANONICAL],
-        "users": [{"_id": {"$oid": "65a0c0ffee0000000000beef"}, "n": {"$numberLong": "7"},
-                   "d": {"$numberDecimal": "1.10"}, "i": {"$numberInt": "3"}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "rocketchat_room": [RELAXED, CANONICAL],
+                "users": [
+                    {
+                        "_id": {"$oid": "65a0c0ffee0000000000beef"},
+                        "n": {"$numberLong": "7"},
+                        "d": {"$numberDecimal": "1.10"},
+                        "i": {"$numberInt": "3"},
+                    }
+                ],
+            }
+        )
+    )
     data = load_collections(path)
     expected = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
     assert data["rocketchat_room"][0]["ts"] == expected
     assert data["rocketchat_room"][1]["ts"] == expected
     assert data["rocketchat_room"][1]["metrics"]["chatDuration"] == 12.5
-    assert data["users"][0] == {"_id": "65a0c0ffee0000000000beef", "n": 7,
-                                "d": Decimal("1.10"), "i": 3}
+    assert data["users"][0] == {
+        "_id": "65a0c0ffee0000000000beef",
+        "n": 7,
+        "d": Decimal("1.10"),
+        "i": 3,
+    }
 
 
 def test_mongoexport_directory_lines_and_arrays(tmp_path):
@@ -47,7 +70,7 @@ def test_mongoexport_directory_lines_and_arrays(tmp_path):
     store = MemoryStore.from_path(tmp_path)
     counts = store.count_conversations(JAN, Visibility.everything())
     assert dict(counts.per_agent) == {"ana": 1}
-    assert counts.unassigned == 1
+    assert counts.unspecified == 1
     assert store.agent_names(["ana"]) == {"ana": "Ana"}
 
 
@@ -58,7 +81,7 @@ def test_sample_workspace_loads():
         TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
         Visibility.everything(),
     )
-    assert counts.assigned + counts.unassigned == 420
+    assert counts.assigned + counts.unspecified == 420
     assert store.room_count == 432
 
 
@@ -130,18 +153,32 @@ def test_duplicate_room_ids_are_refused():
 
 
 def test_odd_documents_never_crash_a_report():
-    """Rooms with odd ts, t or servedBy follow SPEC §2 instead of failing."""
-    store = MemoryStore({"rocketchat_room": [
-        {"_id": 1, "t": "l", "ts": datetime(2024, 1, 3), "servedBy": {"_id": "ana"}},  # naive: UTC
-        {"_id": 2, "t": "l", "ts": "2024-01-03T00:00:00Z", "servedBy": {"_id": "ana"}},
-        {"_id": 3, "t": "l", "servedBy": {"_id": "ana"}},
-        {"_id": 4, "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC), "servedBy": ["ana"]},
-        {"_id": 5, "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC), "servedBy": {"_id": 9}},
-        {"t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)},  # no _id still counts
-    ]})
+    """Rooms with odd ts, t or servedBy follow the counting rules instead of failing."""
+    store = MemoryStore(
+        {
+            "rocketchat_room": [
+                {
+                    "_id": 1,
+                    "t": "l",
+                    "ts": datetime(2024, 1, 3),
+                    "servedBy": {"_id": "ana"},
+                },  # naive: UTC
+                {"_id": 2, "t": "l", "ts": "2024-01-03T00:00:00Z", "servedBy": {"_id": "ana"}},
+                {"_id": 3, "t": "l", "servedBy": {"_id": "ana"}},
+                {"_id": 4, "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC), "servedBy": ["ana"]},
+                {
+                    "_id": 5,
+                    "t": "l",
+                    "ts": datetime(2024, 1, 3, tzinfo=UTC),
+                    "servedBy": {"_id": 9},
+                },
+                {"t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)},  # no _id still counts
+            ]
+        }
+    )
     counts = store.count_conversations(JAN, Visibility.everything())
     assert dict(counts.per_agent) == {"ana": 1}
-    assert counts.unassigned == 3
+    assert counts.unspecified == 3
 
 
 def test_duplicate_user_ids_in_a_file_name_the_file(tmp_path):
@@ -154,13 +191,15 @@ def test_duplicate_user_ids_in_a_file_name_the_file(tmp_path):
 
 def test_odd_ids_never_crash_loading():
     """Array or object ids in any collection are kept out of look-ups instead of failing."""
-    store = MemoryStore({
-        "rocketchat_room": [{"_id": ["x"], "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)}],
-        "users": [{"_id": {"nested": 1}, "name": "Odd"}, {"_id": "ana", "name": "Ana"}],
-        "rocketchat_livechat_unit_monitors": [{"monitorId": ["mon"], "unitId": "u1"}],
-        "rocketchat_livechat_department_agents": [{"agentId": {"a": 1}, "departmentId": "d1"}],
-    })
-    assert store.count_conversations(JAN, Visibility.everything()).unassigned == 1
+    store = MemoryStore(
+        {
+            "rocketchat_room": [{"_id": ["x"], "t": "l", "ts": datetime(2024, 1, 3, tzinfo=UTC)}],
+            "users": [{"_id": {"nested": 1}, "name": "Odd"}, {"_id": "ana", "name": "Ana"}],
+            "rocketchat_livechat_unit_monitors": [{"monitorId": ["mon"], "unitId": "u1"}],
+            "rocketchat_livechat_department_agents": [{"agentId": {"a": 1}, "departmentId": "d1"}],
+        }
+    )
+    assert store.count_conversations(JAN, Visibility.everything()).unspecified == 1
     assert store.agent_names(["ana"]) == {"ana": "Ana"}
     assert store.monitored_units("mon") == frozenset()
 
@@ -193,4 +232,4 @@ def test_dates_beyond_python_years_are_kept_and_never_count(tmp_path):
     assert data["rocketchat_room"][0]["ts"] == DateOutOfRange(253402300800000)
     store = MemoryStore(data)
     assert store.room_count == 3
-    assert store.count_conversations(JAN, Visibility.everything()).unassigned == 1
+    assert store.count_conversations(JAN, Visibility.everything()).unspecified == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,9 +28,7 @@ from pymongo.errors import (
 from convstats import (
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
-    Directory,
     RocketChatAuthority,
-    RoomStore,
     TimeWindow,
     Visibility,
 )
@@ -43,22 +40,16 @@ from convstats.errors import (
     StorageTimeout,
     StorageUnavailable,
 )
+from convstats.ports import Directory, RoomStore
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore, conversations_pipeline, mask_uri
-from tests.mongo_support import mongo_store
+from tests.builders import room
+from tests.mongo_support import MONGODB_URI, NOT_CONFIGURED, mongo_store
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 WINDOW = TimeWindow(T0, T0 + timedelta(days=1))
 UNREACHABLE = "mongodb://127.0.0.1:1/rc?serverSelectionTimeoutMS=200"
-MONGODB_URI = os.environ.get("CONVSTATS_MONGODB_URI")
-
-
-@pytest.fixture
-def real_uri() -> str:
-    if not MONGODB_URI:
-        pytest.skip("real MongoDB not tested: CONVSTATS_MONGODB_URI is not set")
-    return MONGODB_URI
 
 
 @pytest.fixture(params=["mongomock", pytest.param("mongodb", marks=pytest.mark.mongodb)])
@@ -67,12 +58,12 @@ def backend(request: pytest.FixtureRequest) -> str | None:
     if request.param == "mongomock":
         return None
     if not MONGODB_URI:
-        pytest.skip("real MongoDB not tested: CONVSTATS_MONGODB_URI is not set")
+        pytest.skip(NOT_CONFIGURED)
     return MONGODB_URI
 
 
-def livechat(room_id: str, minutes: int, **fields: Any) -> dict[str, Any]:
-    return {"_id": room_id, "t": "l", "ts": T0 + timedelta(minutes=minutes), **fields}
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
 
 
 def busy_workspace() -> dict[str, list[dict[str, Any]]]:
@@ -83,8 +74,8 @@ def busy_workspace() -> dict[str, list[dict[str, Any]]]:
             served: Any = {"_id": n} if n % 2 else None  # odd ids and queued rooms
         else:
             served = {"_id": f"agent-{n % 5}", "username": "x"}
-        rooms.append(livechat(f"r{n}", n % 1000, servedBy=served))
-    rooms.append(livechat("late", 2 * 24 * 60, servedBy={"_id": "agent-9"}))
+        rooms.append(room(f"r{n}", at(n % 1000), servedBy=served))
+    rooms.append(room("late", at(2 * 24 * 60), servedBy={"_id": "agent-9"}))
     users = [{"_id": f"agent-{n}", "name": f"Agent {n}"} for n in range(5)]
     return {"rocketchat_room": rooms, "users": users}
 
@@ -134,7 +125,7 @@ def test_counting_is_one_match_and_group_on_the_server(monkeypatch: pytest.Monke
         counts = store.count_conversations(WINDOW, Visibility.everything())
 
     assert counts.per_agent == {f"agent-{n}": 400 for n in range(4)}
-    assert counts.unassigned == 400
+    assert counts.unspecified == 400
     [pipeline] = spy.pipelines
     assert [next(iter(stage)) for stage in pipeline] == ["$match", "$group"]
     assert pipeline[0]["$match"]["ts"]["$gte"] == WINDOW.start
@@ -196,7 +187,7 @@ def test_a_real_server_receives_one_aggregate_and_answers_per_agent(real_uri: st
     finally:
         client.drop_database(name)
         client.close()
-    assert counts.unassigned == 400
+    assert counts.unspecified == 400
     sent = [event for event in recorder.commands if event.command_name != "endSessions"]
     assert [event.command_name for event in sent] == ["aggregate"]
     pipeline = sent[0].command["pipeline"]
@@ -209,24 +200,24 @@ def test_a_real_server_receives_one_aggregate_and_answers_per_agent(real_uri: st
 # -- odd shapes, one at a time -----------------------------------------------------------------
 
 ODD_ROOMS = {
-    "t in an array": livechat("r", 1, t=["l"]),
-    "ts in an array": livechat("r", 1, ts=[T0]),
-    "ts as a string": livechat("r", 1, ts="2024-05-01T00:01:00Z"),
-    "naive ts": livechat("r", 1, ts=datetime(2024, 5, 1, 0, 1)),
-    "ts exactly at the end": livechat("r", 24 * 60),
+    "t in an array": room("r", at(1), t=["l"]),
+    "ts in an array": room("r", at(1), ts=[T0]),
+    "ts as a string": room("r", at(1), ts="2024-05-01T00:01:00Z"),
+    "naive ts": room("r", at(1), ts=datetime(2024, 5, 1, 0, 1)),
+    "ts exactly at the end": room("r", at(24 * 60)),
     "no t": {"_id": "r", "ts": T0},
-    "servedBy in an array": livechat("r", 1, servedBy=[{"_id": "a"}]),
-    "servedBy._id in an array": livechat("r", 1, servedBy={"_id": ["a"]}),
-    "servedBy._id a number": livechat("r", 1, servedBy={"_id": 5}),
-    "servedBy a string": livechat("r", 1, servedBy="a"),
-    "servedBy null": livechat("r", 1, servedBy=None),
-    "departmentId in an array": livechat("r", 1, departmentId=["d1"]),
-    "departmentId [null]": livechat("r", 1, departmentId=[None]),
-    "departmentId []": livechat("r", 1, departmentId=[]),
-    "departmentId null": livechat("r", 1, departmentId=None),
-    "departmentId a number": livechat("r", 1, departmentId=7),
-    "ancestors a scalar": livechat("r", 1, departmentId="dx", departmentAncestors="u1"),
-    "ancestors nested": livechat("r", 1, departmentId="dx", departmentAncestors=[["u1"]]),
+    "servedBy in an array": room("r", at(1), servedBy=[{"_id": "a"}]),
+    "servedBy._id in an array": room("r", at(1), servedBy={"_id": ["a"]}),
+    "servedBy._id a number": room("r", at(1), servedBy={"_id": 5}),
+    "servedBy a string": room("r", at(1), servedBy="a"),
+    "servedBy null": room("r", at(1), servedBy=None),
+    "departmentId in an array": room("r", at(1), departmentId=["d1"]),
+    "departmentId [null]": room("r", at(1), departmentId=[None]),
+    "departmentId []": room("r", at(1), departmentId=[]),
+    "departmentId null": room("r", at(1), departmentId=None),
+    "departmentId a number": room("r", at(1), departmentId=7),
+    "ancestors a scalar": room("r", at(1), departmentId="dx", departmentAncestors="u1"),
+    "ancestors nested": room("r", at(1), departmentId="dx", departmentAncestors=[["u1"]]),
 }
 SCOPES = [
     Visibility.everything(),
@@ -259,7 +250,7 @@ def test_a_naive_client_counts_the_same() -> None:
     )
     expected = MemoryStore(workspace).count_conversations(window, Visibility.everything())
     assert store.count_conversations(window, Visibility.everything()) == expected
-    assert expected.assigned + expected.unassigned == 1000
+    assert expected.assigned + expected.unspecified == 1000
 
 
 def test_names_are_read_only_for_the_agents_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -510,7 +501,7 @@ def test_the_handler_answers_503_when_the_server_is_unreachable(
 
 def test_ensure_indexes_creates_upstreams_partial_index_and_the_range_index() -> None:
     """ensure_indexes creates servedBy+ts (partial, as upstream) and t+ts, and is idempotent."""
-    with mongo_store({"rocketchat_room": [livechat("r", 1)]}, uri=None) as store:
+    with mongo_store({"rocketchat_room": [room("r", at(1))]}, uri=None) as store:
         assert store.ensure_indexes() == ["servedBy_1_ts_1", "t_1_ts_1"]
         assert store.ensure_indexes() == ["servedBy_1_ts_1", "t_1_ts_1"]
         indexes = store.mongo_database["rocketchat_room"].index_information()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -11,17 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convstats import (
-    AuthenticationRequired,
-    MonitorRule,
-    RocketChatAuthority,
-    TimeWindow,
-    Visibility,
-)
-from convstats.report import build_report
+from convstats import MonitorRule, RocketChatAuthority, TimeWindow, Visibility
+from convstats.errors import AuthenticationRequired
 from convstats_adapters.memory import MemoryStore
-from tests.mongo_support import mongo_store
-from tests.strategies import (
+from tests.builders import build_report
+from tests.generators import (
     AGENTS,
     DEPARTMENTS,
     EPOCH,
@@ -34,10 +27,9 @@ from tests.strategies import (
     windows,
     workspaces,
 )
+from tests.mongo_support import MONGODB_URI, NOT_CONFIGURED, mongo_store
 
 Collections = dict[str, list[dict[str, Any]]]
-
-MONGODB_URI = os.environ.get("CONVSTATS_MONGODB_URI")
 
 
 # Values that Mongo's query language matches element by element, and the Python reference
@@ -202,7 +194,7 @@ def test_a_real_server_matches_the_memory_store(
 ) -> None:
     """On a real MongoDB server, counts and reports equal MemoryStore's."""
     if not MONGODB_URI:
-        pytest.skip("real MongoDB not tested: CONVSTATS_MONGODB_URI is not set")
+        pytest.skip(NOT_CONFIGURED)
     assert_same_answers(collections, window, visibility, uri=MONGODB_URI)
 
 
@@ -211,5 +203,5 @@ def test_an_empty_restricted_scope_counts_nothing_in_both_stores() -> None:
     collections = {"rocketchat_room": [{"_id": "r", "t": "l", "ts": EPOCH}]}
     window = TimeWindow(EPOCH, EPOCH + timedelta(days=1))
     nothing = Visibility(restricted=True, rooms_without_department=False)
-    assert MemoryStore(collections).count_conversations(window, Visibility.everything()).unassigned
+    assert MemoryStore(collections).count_conversations(window, Visibility.everything()).unspecified
     assert_same_answers(collections, window, nothing, uri=None)

@@ -8,9 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convstats import ConversationsByAgent, TimeWindow, TotalMode
-from convstats.report import build_report
+from convstats.http import report_body
 from convstats_adapters.memory import MemoryStore
-from tests.strategies import instants, sorts, visibilities, windows, workspaces
+from tests.builders import build_report
+from tests.generators import instants, sorts, visibilities, windows, workspaces
 
 
 @given(workspaces(), windows(), visibilities(), sorts(), st.sampled_from(TotalMode))
@@ -19,7 +20,7 @@ def test_total_invariant(data, window, visibility, sort, mode):
     report = build_report(
         MemoryStore(data), window, sort=sort, visibility=visibility, total_mode=mode
     )
-    body = report.to_body()
+    body = report_body(report)
     values = sum(row["value"] for row in body["data"])
     expected = values if mode is TotalMode.ROCKETCHAT else values + body["unspecified"]
     assert body["total"] == expected
@@ -51,15 +52,15 @@ def test_split_windows_add_up(data, window, cut, visibility):
         assert whole.per_agent.get(agent, 0) == (
             left.per_agent.get(agent, 0) + right.per_agent.get(agent, 0)
         )
-    assert whole.unassigned == left.unassigned + right.unassigned
+    assert whole.unspecified == left.unspecified + right.unspecified
 
 
 @given(workspaces(), windows())
 def test_labels_are_names_else_ids(data, window):
     """Each row's label is its agent's string name when the user exists, else the agent id."""
     names = {
-        user["_id"]: user["name"] for user in data["users"] if isinstance(user.get("name"), str)
+        str(user["_id"]): user["name"] for user in data["users"] if isinstance(user.get("name"), str)
     }
-    report = ConversationsByAgent(store=MemoryStore(data)).report_window(window)
+    report = ConversationsByAgent(store=MemoryStore(data)).report(window)
     for row in report.rows:
         assert row.label == names.get(row.agent_id, row.agent_id)

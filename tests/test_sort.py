@@ -1,4 +1,4 @@
-"""SPEC §4: the sort parameter and the order of rows."""
+"""The sort parameter and the order of rows."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convstats.errors import InvalidSort
+from convstats.http import error_response
 from convstats.model import AgentRow
 from convstats.sorting import DEFAULT_SORT, Sort, SortField, parse_sort, sort_rows
-from tests.strategies import sort_parameters, sorts
+from tests.generators import sort_parameters, sorts
 
 ROWS = (
     AgentRow(agent_id="b", label="alice", value=3),
@@ -43,14 +44,27 @@ def test_valid_sorts(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["x", "{", '{"name": "1"}', '{"name": "asc"}', '{"name": 2}', '{"name": true}',
-     '{"name": 0}', '{"name": null}', '{"agent": 1}', "5", "[1]", '"name"', "null"],
+    [
+        "x",
+        "{",
+        '{"name": "1"}',
+        '{"name": "asc"}',
+        '{"name": 2}',
+        '{"name": true}',
+        '{"name": 0}',
+        '{"name": null}',
+        '{"agent": 1}',
+        "5",
+        "[1]",
+        '"name"',
+        "null",
+    ],
 )
 def test_invalid_sorts_name_the_raw_value(raw):
     """Anything else is error-invalid-sort, quoting the raw parameter."""
     with pytest.raises(InvalidSort) as caught:
         parse_sort(raw)
-    assert caught.value.body() == {
+    assert error_response(caught.value).body == {
         "success": False,
         "error": f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]',
         "errorType": "error-invalid-sort",

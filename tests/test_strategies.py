@@ -22,19 +22,14 @@ from hypothesis.stateful import (
     rule,
 )
 
-from convstats import (
-    MissingDependency,
-    Report,
-    RoomStore,
-    TimeWindow,
-    TotalMode,
-    Visibility,
-    build_report,
-)
+from convstats import Report, TimeWindow, TotalMode, Visibility
+from convstats.errors import MissingDependency
+from convstats.ports import RoomStore
 from convstats.sorting import Sort
-from convstats_adapters.memory import MemoryStore
-from convstats_adapters.strategies import STRATEGY_NAMES, indexed
-from tests.strategies import AGENTS, rooms, sorts, visibilities, windows, workspaces
+from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, counting
+from tests.builders import build_report, only_rooms, room
+from tests.builders import counts as count_dict
+from tests.generators import AGENTS, rooms, sorts, visibilities, windows, workspaces
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -47,32 +42,19 @@ def at(offset: timedelta) -> datetime:
     return T0 + offset
 
 
-def room(room_id: object, ts: datetime, agent: str | None = None, **fields: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {"_id": room_id, "t": "l", "ts": ts, **fields}
-    if agent is not None:
-        document["servedBy"] = {"_id": agent, "username": agent}
-    return document
-
-
-def workspace(*documents: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    return {"rocketchat_room": list(documents)}
-
-
 def counts(store: MemoryStore, window: TimeWindow = ALL_DAY, **scope: Any) -> dict[str, int]:
-    visibility = Visibility(restricted=True, **scope) if scope else Visibility.everything()
-    answer = store.count_conversations(window, visibility)
-    return {**answer.per_agent, "<unassigned>": answer.unassigned}
+    return count_dict(store, window, **scope)
 
 
 @contextmanager
 def index_only() -> Iterator[None]:
     """Makes ``auto`` answer every query from its index rather than its columns."""
-    saved = indexed.COLUMN_SLOTS_PER_GROUP
-    indexed.COLUMN_SLOTS_PER_GROUP = 0
+    saved = counting.COLUMN_SLOTS_PER_GROUP
+    counting.COLUMN_SLOTS_PER_GROUP = 0
     try:
         yield
     finally:
-        indexed.COLUMN_SLOTS_PER_GROUP = saved
+        counting.COLUMN_SLOTS_PER_GROUP = saved
 
 
 @pytest.fixture(params=STRATEGY_NAMES)
@@ -92,7 +74,7 @@ def test_every_strategy_is_a_room_store(strategy: str) -> None:
 
 def test_auto_is_the_default() -> None:
     """A store built without a strategy name uses ``auto``."""
-    assert MemoryStore().strategy_name == "auto"
+    assert MemoryStore().strategy == "auto"
 
 
 def test_unknown_strategy_is_refused() -> None:
@@ -104,7 +86,7 @@ def test_unknown_strategy_is_refused() -> None:
 def test_window_is_half_open_at_millisecond_precision(strategy: str) -> None:
     """A room at the start counts, one at the end does not, and microseconds are dropped."""
     store = MemoryStore(
-        workspace(
+        only_rooms(
             room("before", at(-MS), "ana"),
             room("start", at(timedelta(microseconds=999)), "ana"),
             room("last", at(timedelta(days=1) - MS), "bo"),
@@ -113,14 +95,14 @@ def test_window_is_half_open_at_millisecond_precision(strategy: str) -> None:
         strategy=strategy,
     )
     window = TimeWindow(at(timedelta(microseconds=500)), at(timedelta(days=1, microseconds=900)))
-    assert counts(store, window) == {"ana": 1, "bo": 1, "<unassigned>": 0}
-    assert counts(store, TimeWindow(T0, T0)) == {"<unassigned>": 0}
+    assert counts(store, window) == {"ana": 1, "bo": 1, "<unspecified>": 0}
+    assert counts(store, TimeWindow(T0, T0)) == {"<unspecified>": 0}
 
 
 def test_only_dated_livechat_rooms_count(strategy: str) -> None:
     """Rooms of another type, or without a date ts, never count; a naive ts is UTC."""
     store = MemoryStore(
-        workspace(
+        only_rooms(
             room("naive", at(MS).replace(tzinfo=None), "ana"),
             room("string", "2024-03-01T01:00:00Z", "ana"),
             {"_id": "no-ts", "t": "l", "servedBy": {"_id": "ana"}},
@@ -128,14 +110,14 @@ def test_only_dated_livechat_rooms_count(strategy: str) -> None:
         ),
         strategy=strategy,
     )
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
     assert store.room_count == 4
 
 
 def test_odd_served_by_counts_as_unassigned(strategy: str) -> None:
     """servedBy null, without _id, with a non-string _id or not an object is unassigned."""
     store = MemoryStore(
-        workspace(
+        only_rooms(
             room("null", at(MS), servedBy=None),
             room("no-id", at(MS), servedBy={"username": "ghost"}),
             room("int-id", at(MS), servedBy={"_id": 7}),
@@ -144,28 +126,28 @@ def test_odd_served_by_counts_as_unassigned(strategy: str) -> None:
         ),
         strategy=strategy,
     )
-    assert counts(store) == {"<unassigned>": 5}
+    assert counts(store) == {"<unspecified>": 5}
 
 
 def test_rooms_without_id_all_count(strategy: str) -> None:
     """Rooms without an _id are kept apart and each counts."""
     anonymous = {"t": "l", "ts": at(MS), "servedBy": {"_id": "ana"}}
-    store = MemoryStore(workspace(dict(anonymous), dict(anonymous)), strategy=strategy)
+    store = MemoryStore(only_rooms(dict(anonymous), dict(anonymous)), strategy=strategy)
     store.put_room(dict(anonymous))
-    assert counts(store) == {"ana": 3, "<unassigned>": 0}
+    assert counts(store) == {"ana": 3, "<unspecified>": 0}
     assert store.room_count == 3
 
 
 def test_duplicate_ids_are_refused(strategy: str) -> None:
     """Two rooms with the same _id in the initial data are a ValueError."""
     with pytest.raises(ValueError, match="two rooms"):
-        MemoryStore(workspace(room("r1", at(MS)), room("r1", at(MS))), strategy=strategy)
+        MemoryStore(only_rooms(room("r1", at(MS)), room("r1", at(MS))), strategy=strategy)
 
 
 def test_partitions_follow_monitor_scope(strategy: str) -> None:
     """A restricted visibility admits rooms by ancestors, by department and without one."""
     store = MemoryStore(
-        workspace(
+        only_rooms(
             room("eu", at(MS), "ana", departmentId="sales", departmentAncestors=["eu"]),
             room("scalar", at(MS), "ana", departmentId="other", departmentAncestors="eu"),
             room("support", at(MS), "bo", departmentId="support"),
@@ -177,34 +159,34 @@ def test_partitions_follow_monitor_scope(strategy: str) -> None:
     )
     assert counts(store, unit_ids={"eu"}, rooms_without_department=False) == {
         "ana": 2,
-        "<unassigned>": 0,
+        "<unspecified>": 0,
     }
-    assert counts(store, department_ids={"support"}) == {"bo": 2, "<unassigned>": 1}
+    assert counts(store, department_ids={"support"}) == {"bo": 2, "<unspecified>": 1}
     assert counts(store, unit_ids={"us"}, rooms_without_department=False) == {
         "bo": 1,
-        "<unassigned>": 0,
+        "<unspecified>": 0,
     }
     assert counts(store, department_ids={"7"}, rooms_without_department=False) == {
-        "<unassigned>": 0
+        "<unspecified>": 0
     }
 
 
 def test_transfer_counts_for_the_last_agent(strategy: str) -> None:
     """A transferred room counts once, for the agent it was transferred to."""
-    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    store = MemoryStore(only_rooms(room("r1", at(MS), "ana")), strategy=strategy)
     store.set_served_by("r1", {"_id": "bo", "username": "bo"})
-    assert counts(store) == {"bo": 1, "<unassigned>": 0}
+    assert counts(store) == {"bo": 1, "<unspecified>": 0}
 
 
 def test_return_to_queue_and_reopen(strategy: str) -> None:
     """A room returned to the queue is unassigned until an agent takes it again."""
-    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    store = MemoryStore(only_rooms(room("r1", at(MS), "ana")), strategy=strategy)
     store.set_served_by("r1", None)
-    assert counts(store) == {"<unassigned>": 1}
+    assert counts(store) == {"<unspecified>": 1}
     store.set_served_by("r1", {"_id": "ana"})
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
     store.set_served_by("r1", {"username": "ghost"})
-    assert counts(store) == {"<unassigned>": 1}
+    assert counts(store) == {"<unspecified>": 1}
 
 
 def test_set_served_by_on_an_unknown_room_raises(strategy: str) -> None:
@@ -217,48 +199,48 @@ def test_set_served_by_on_an_unknown_room_raises(strategy: str) -> None:
 def test_removal_and_reinsertion(strategy: str) -> None:
     """A removed room stops counting; put back, it counts again under its new fields."""
     store = MemoryStore(
-        workspace(room("r1", at(MS), "ana"), room("r2", at(MS), "ana")), strategy=strategy
+        only_rooms(room("r1", at(MS), "ana"), room("r2", at(MS), "ana")), strategy=strategy
     )
     assert store.remove_room("r1") is True
     assert store.remove_room("r1") is False
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
     store.put_room(room("r1", at(2 * MS), "bo", departmentId="support"))
-    assert counts(store) == {"ana": 1, "bo": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "bo": 1, "<unspecified>": 0}
     assert store.room_count == 2
 
 
 def test_put_room_replaces_time_and_department(strategy: str) -> None:
     """Replacing a room moves it out of the window and out of the monitor's scope."""
     store = MemoryStore(
-        workspace(room("r1", at(MS), "ana", departmentId="sales")), strategy=strategy
+        only_rooms(room("r1", at(MS), "ana", departmentId="sales")), strategy=strategy
     )
     store.put_room(room("r1", at(timedelta(days=2)), "ana", departmentId="sales"))
-    assert counts(store) == {"<unassigned>": 0}
+    assert counts(store) == {"<unspecified>": 0}
     store.put_room(room("r1", at(MS), "ana", departmentId="support"))
-    assert counts(store, department_ids={"sales"}) == {"<unassigned>": 0}
-    assert counts(store, department_ids={"support"}) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store, department_ids={"sales"}) == {"<unspecified>": 0}
+    assert counts(store, department_ids={"support"}) == {"ana": 1, "<unspecified>": 0}
 
 
 def test_changes_to_a_room_that_never_counts(strategy: str) -> None:
     """A room that cannot count can be transferred and replaced, and then counts."""
-    store = MemoryStore(workspace({"_id": "r1", "t": "c", "ts": at(MS)}), strategy=strategy)
+    store = MemoryStore(only_rooms({"_id": "r1", "t": "c", "ts": at(MS)}), strategy=strategy)
     store.set_served_by("r1", {"_id": "ana"})
-    assert counts(store) == {"<unassigned>": 0}
+    assert counts(store) == {"<unspecified>": 0}
     store.put_room(room("r1", at(MS), "ana"))
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
 
 
 def test_caller_changes_do_not_leak_into_the_store(strategy: str) -> None:
     """Mutating a document after handing it to the store does not change the counts."""
     document = room("r1", at(MS), "ana")
-    store = MemoryStore(workspace(document), strategy=strategy)
+    store = MemoryStore(only_rooms(document), strategy=strategy)
     document["servedBy"] = {"_id": "bo"}
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
 
 
 def test_footprint_names_its_components(strategy: str) -> None:
     """Every strategy reports what it holds, in bytes, by component."""
-    store = MemoryStore(workspace(room("r1", at(MS), "ana")), strategy=strategy)
+    store = MemoryStore(only_rooms(room("r1", at(MS), "ana")), strategy=strategy)
     footprint = store.footprint()
     assert footprint
     assert all(size > 0 for size in footprint.values())
@@ -267,7 +249,7 @@ def test_footprint_names_its_components(strategy: str) -> None:
 def test_auto_answers_from_index_and_columns_alike() -> None:
     """``auto`` gives the same counts whether it reads its index or its columns."""
     documents = [room(f"r{n}", at(n * MS), AGENTS[n % 3]) for n in range(30)]
-    store = MemoryStore(workspace(*documents), strategy="auto")
+    store = MemoryStore(only_rooms(*documents), strategy="auto")
     window = TimeWindow(at(5 * MS), at(25 * MS))
     from_columns = counts(store, window)
     with index_only():
@@ -287,7 +269,7 @@ def test_without_numpy_columnar_names_the_extra(monkeypatch: pytest.MonkeyPatch)
 def test_without_numpy_auto_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without numpy, ``auto`` and ``indexed`` answer as the scan does."""
     monkeypatch.setitem(sys.modules, "numpy", None)
-    data = workspace(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
+    data = only_rooms(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
     expected = counts(MemoryStore(data, strategy="scan"))
     assert counts(MemoryStore(data, strategy="auto")) == expected
     assert counts(MemoryStore(data, strategy="indexed")) == expected
@@ -295,7 +277,7 @@ def test_without_numpy_auto_still_counts(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_auto_survives_numpy_vanishing(monkeypatch: pytest.MonkeyPatch) -> None:
     """``auto`` built while numpy was importable still answers when the import fails."""
-    data = workspace(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
+    data = only_rooms(*(room(f"r{n}", at(n * MS), AGENTS[n % 4]) for n in range(20)))
     store = MemoryStore(data, strategy="auto")
     monkeypatch.setitem(sys.modules, "numpy", None)
     assert counts(store) == counts(MemoryStore(data, strategy="scan"))
@@ -327,7 +309,7 @@ def test_every_strategy_reports_as_the_scan(
 
 
 def _holds(store: MemoryStore, room_id: str) -> bool:
-    return room_id in store._strategy
+    return room_id in store
 
 
 AGENT_CHANGES = st.one_of(
@@ -380,7 +362,6 @@ class StoresAgree(RuleBasedStateMachine):
                     store.set_served_by(room_id, agent)
         assert held == {store.room_count for store in self.stores.values()}
 
-
     @rule(room_id=consumes(ids))
     def remove(self, room_id: str) -> None:
         assert len({store.remove_room(room_id) for store in self.stores.values()}) == 1
@@ -401,11 +382,10 @@ class StoresAgree(RuleBasedStateMachine):
 TestStoresAgree = StoresAgree.TestCase
 
 
-
 def test_ids_compare_as_mongodb_compares_them(strategy: str) -> None:
     """Object ids are found again by value, and a boolean id is not the number 1."""
     store = MemoryStore(
-        workspace(room({"k": 1}, at(MS), "ana"), room(True, at(MS)), room(1, at(MS))),
+        only_rooms(room({"k": 1}, at(MS), "ana"), room(True, at(MS)), room(1, at(MS))),
         strategy=strategy,
     )
     store.put_room(room({"k": 1}, at(MS), "bo"))
@@ -413,25 +393,51 @@ def test_ids_compare_as_mongodb_compares_them(strategy: str) -> None:
     store.set_served_by({"k": 1}, {"_id": "cy"})
     assert store.remove_room(1)
     assert store.room_count == 2
-    assert counts(store) == {"cy": 1, "<unassigned>": 1}
+    assert counts(store) == {"cy": 1, "<unspecified>": 1}
 
 
 def test_nested_changes_by_the_caller_do_not_leak_in(strategy: str) -> None:
     """Changing a handed-over document's nested fields leaves the store's rooms as they were."""
     document = room("r1", at(MS), "ana", departmentAncestors=["u2"])
-    store = MemoryStore(workspace(document), strategy=strategy)
+    store = MemoryStore(only_rooms(document), strategy=strategy)
     document["servedBy"]["_id"] = "bo"
     document["departmentAncestors"].append("u1")
-    assert counts(store, unit_ids={"u1"}, rooms_without_department=False) == {"<unassigned>": 0}
-    assert counts(store) == {"ana": 1, "<unassigned>": 0}
+    assert counts(store, unit_ids={"u1"}, rooms_without_department=False) == {"<unspecified>": 0}
+    assert counts(store) == {"ana": 1, "<unspecified>": 0}
 
 
 def test_tuples_are_arrays_and_mappings_are_documents(strategy: str) -> None:
     """A tuple of ancestors is matched like an array, and any mapping serves as servedBy."""
     document = room("r1", at(MS), departmentAncestors=("u1",))
     document["servedBy"] = MappingProxyType({"_id": "ana"})
-    store = MemoryStore(workspace(document), strategy=strategy)
+    store = MemoryStore(only_rooms(document), strategy=strategy)
     assert counts(store, unit_ids={"u1"}, rooms_without_department=False) == {
         "ana": 1,
-        "<unassigned>": 0,
+        "<unspecified>": 0,
     }
+
+
+def test_explain_names_the_plan_of_each_strategy() -> None:
+    """scan, columnar and indexed each keep their plan; auto picks by groups per room."""
+    few_groups = only_rooms(*(room(f"r{n}", at(n * MS), "ana") for n in range(1000)))
+    many_groups = only_rooms(*(room(f"r{n}", at(n * MS), f"agent-{n}") for n in range(1000)))
+    everything = Visibility.everything()
+    for data in (few_groups, many_groups):
+        assert MemoryStore(data, strategy="scan").explain(ALL_DAY, everything) is Plan.SCAN
+        assert MemoryStore(data, strategy="columnar").explain(ALL_DAY, everything) is Plan.COLUMNS
+        assert MemoryStore(data, strategy="indexed").explain(ALL_DAY, everything) is Plan.INDEX
+    assert MemoryStore(few_groups).explain(ALL_DAY, everything) is Plan.INDEX
+    store = MemoryStore(many_groups)
+    assert store.explain(ALL_DAY, everything) is Plan.COLUMNS
+    assert counts(store) == counts(MemoryStore(many_groups, strategy="scan"))
+    # A monitor who sees none of the partitions leaves auto nothing to count: the index.
+    hidden = Visibility(restricted=True, rooms_without_department=False)
+    assert store.explain(ALL_DAY, hidden) is Plan.INDEX
+
+
+def test_without_numpy_auto_explains_the_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without numpy, auto answers from its index whatever the shape of the data."""
+    many_groups = only_rooms(*(room(f"r{n}", at(n * MS), f"agent-{n}") for n in range(1000)))
+    store = MemoryStore(many_groups)
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    assert store.explain(ALL_DAY, Visibility.everything()) is Plan.INDEX

@@ -6,17 +6,17 @@ Not a test module (pytest does not collect it); ``mypy`` reads it with the packa
 from __future__ import annotations
 
 from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.ports import Authority, Directory, RoomStore
+from convstats.ports import Authority, Workspace
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore
 
 
-def memory_store_conforms(store: MemoryStore) -> tuple[RoomStore, Directory]:
-    return store, store
+def memory_store_conforms(store: MemoryStore) -> Workspace:
+    return store
 
 
-def mongo_store_conforms(store: MongoStore) -> tuple[RoomStore, Directory]:
-    return store, store
+def mongo_store_conforms(store: MongoStore) -> Workspace:
+    return store
 
 
 def authorities_conform(

@@ -1,4 +1,4 @@
-"""Adapters for convstats: the in-memory store and the MongoDB store.
+"""Adapters for convstats: the stores it reads (memory, MongoDB) and the command line.
 
 The MongoDB store needs the ``mongo`` extra (``pip install 'convstats[mongo]'``) and is
 imported from :mod:`convstats_adapters.mongo`.

@@ -21,19 +21,22 @@ from convstats.errors import (
     StorageUnavailable,
 )
 from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
-from convstats_adapters.rooms import LIVECHAT
-from convstats_adapters.schema import (
+from convstats_adapters.documents import (
     DEPARTMENT_AGENTS,
     DEPARTMENTS,
+    LIVECHAT,
     PERMISSIONS,
     ROOMS,
+    UNIT,
     UNIT_MONITORS,
     USERS,
+    document_id,
     string_set,
     user_record,
 )
 
 try:
+    from bson import ObjectId
     from pymongo import MongoClient
     from pymongo.collection import Collection as MongoCollection
     from pymongo.database import Database
@@ -67,22 +70,46 @@ _SECRET_OPTIONS: Final = frozenset({"authmechanismproperties", "tlscertificateke
 _UNAUTHORIZED_CODES: Final = frozenset({13, 18})  # Unauthorized, AuthenticationFailed
 _MAX_TIME_EXPIRED: Final = 50
 
+# Each clause below restates a rule of convstats_adapters.documents in MQL; the comment on
+# it names the function.
+#
 # Mongo matches a query on an array field by its elements ({t: "l"} matches ["l"]); the
-# Python reference (convstats_adapters.rooms, Visibility.admits) never does. Every equality
-# and range on a room field that the reference reads as a scalar carries this guard.
+# rules that read a room field as a scalar (documents.created_ms, documents.partition)
+# never do. Every equality and range on such a field carries this guard.
 _NOT_ARRAY: Final = {"$not": {"$type": "array"}}
 
-# servedBy._id when it is a string, else null. Aggregation comparisons order values by BSON
-# type (... null < numbers < strings < objects < arrays ...), so ``"" <= x < {}`` holds
-# exactly for strings; a missing field is below every value. mongomock does not evaluate
-# the aggregation operator $type, which would say the same thing more plainly.
+# documents.served_agent: servedBy._id when it is a string, its hexadecimal string when it is
+# an ObjectId, else null. Aggregation comparisons order values by BSON type (... null <
+# numbers < strings < objects < arrays < binary data < ObjectId < booleans ...), so
+# ``"" <= x < {}`` holds exactly for strings and the smallest and largest ObjectIds bound
+# the ObjectIds; a missing field is below every value. mongomock does not evaluate the
+# aggregation operator $type, which would say the same thing more plainly.
+_AGENT_ID: Final = "$servedBy._id"
 _AGENT_KEY: Final = {
     "$cond": [
-        {"$and": [{"$gte": ["$servedBy._id", ""]}, {"$lt": ["$servedBy._id", {}]}]},
-        "$servedBy._id",
-        None,
+        {"$and": [{"$gte": [_AGENT_ID, ""]}, {"$lt": [_AGENT_ID, {}]}]},
+        _AGENT_ID,
+        {
+            "$cond": [
+                {
+                    "$and": [
+                        {"$gte": [_AGENT_ID, ObjectId("0" * 24)]},
+                        {"$lte": [_AGENT_ID, ObjectId("f" * 24)]},
+                    ]
+                },
+                {"$toString": _AGENT_ID},
+                None,
+            ]
+        },
     ]
 }
+
+
+def _id_forms(ids: Collection[str]) -> list[str | ObjectId]:
+    """documents.document_id backwards: each id, and the ObjectId a 24-hex id may stand for."""
+    forms: list[str | ObjectId] = sorted(set(ids))
+    forms += [ObjectId(value) for value in forms if ObjectId.is_valid(value)]
+    return forms
 
 
 def mask_uri(uri: str) -> str:
@@ -139,7 +166,7 @@ def _repr_target(value: Any) -> str:
 
 @attrs.define(kw_only=True)
 class MongoStore:
-    """Rocket.Chat collections (SPEC §8) in MongoDB; a ``RoomStore`` and a ``Directory``.
+    """Rocket.Chat collections in MongoDB; a ``RoomStore`` and a ``Directory``.
 
     ``client_or_uri`` is a ``MongoClient`` (the caller's to close) or a ``mongodb://`` /
     ``mongodb+srv://`` URI (the store builds a client and :meth:`close` closes it).
@@ -310,33 +337,33 @@ class MongoStore:
         if pipeline is None:
             return AgentCounts()
         per_agent: dict[str, int] = {}
-        unassigned = 0
+        unspecified = 0
         with self._translated(f"aggregate on {ROOMS}"):
             for group in self._collection(ROOMS).aggregate(pipeline, maxTimeMS=self.max_time_ms):
                 agent, count = group["_id"], group["conversations"]
                 if isinstance(agent, str):
                     per_agent[agent] = count
                 else:
-                    unassigned += count
-        return AgentCounts(per_agent=per_agent, unassigned=unassigned)
+                    unspecified += count
+        return AgentCounts(per_agent=per_agent, unspecified=unspecified)
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.RoomStore.agent_names`; one ``$in`` look-up."""
-        ids = sorted(set(agent_ids))
-        if not ids:
+        if not agent_ids:
             return {}
-        users = self._find(USERS, {"_id": {"$in": ids}}, ["name"])
-        return {
-            user["_id"]: user["name"]
-            for user in users
-            if isinstance(user.get("_id"), str) and isinstance(user.get("name"), str)
-        }
+        users = self._find(USERS, {"_id": {"$in": _id_forms(agent_ids)}}, ["name"])
+        names: dict[str, str] = {}
+        for user in users:
+            user_id, name = document_id(user.get("_id")), user.get("name")
+            if user_id is not None and isinstance(name, str):
+                names[user_id] = name
+        return names
 
     # -- Directory ---------------------------------------------------------------------------
 
     def get_user(self, user_id: str) -> UserRecord | None:
         """See :meth:`convstats.ports.Directory.get_user`."""
-        user = self._find_one(USERS, {"_id": user_id}, ["roles", "name"])
+        user = self._find_one(USERS, {"_id": {"$in": _id_forms([user_id])}}, ["roles", "name"])
         return None if user is None else user_record(user_id, user)
 
     def permission_roles(self, permission: str) -> frozenset[str] | None:
@@ -346,7 +373,8 @@ class MongoStore:
 
     def has_units(self) -> bool:
         """See :meth:`convstats.ports.Directory.has_units`."""
-        unit = self._find_one(DEPARTMENTS, {"type": {"$eq": "u", **_NOT_ARRAY}}, ["_id"])
+        # documents.is_unit: "u" or an array holding it, which is how $eq matches.
+        unit = self._find_one(DEPARTMENTS, {"type": {"$eq": UNIT}}, ["_id"])
         return unit is not None
 
     def monitored_units(self, user_id: str) -> frozenset[str]:
@@ -366,6 +394,7 @@ class MongoStore:
         units = sorted(set(unit_ids))
         if not units:
             return frozenset()
+        # documents.department_ancestors: $in matches a scalar or an array's elements.
         clauses: list[Document] = [{"ancestors": {"$in": units}}]
         if include_own:
             clauses.append({"_id": {"$in": units}})
@@ -400,11 +429,13 @@ def conversations_pipeline(window: TimeWindow, visibility: Visibility) -> list[D
 
     ``None`` when ``visibility`` admits no room at all, so nothing needs to be asked.
     """
+    # documents.created_ms: t is the string "l" and ts a date in the window.
     match: Document = {
         "t": {"$eq": LIVECHAT, **_NOT_ARRAY},
         "ts": {"$gte": window.start, "$lt": window.end, **_NOT_ARRAY},
     }
     if visibility.restricted:
+        # documents.partition, admitted as Visibility.admits admits it.
         admitted = _visibility_clauses(visibility)
         if not admitted:
             return None
@@ -418,8 +449,8 @@ def conversations_pipeline(window: TimeWindow, visibility: Visibility) -> list[D
 def _visibility_clauses(visibility: Visibility) -> list[Document]:
     clauses: list[Document] = []
     if visibility.unit_ids:
-        # As Visibility.admits: a scalar ancestors value is matched as itself, a list by any
-        # element; that is $in's own semantics, no guard needed.
+        # A scalar ancestors value is matched as itself, a list by any element: that is
+        # $in's own semantics (documents.elements), no guard needed.
         clauses.append({"departmentAncestors": {"$in": sorted(visibility.unit_ids)}})
     if visibility.department_ids:
         clauses.append({"departmentId": {"$in": sorted(visibility.department_ids), **_NOT_ARRAY}})

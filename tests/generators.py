@@ -1,4 +1,4 @@
-"""Hypothesis strategies shaped like Rocket.Chat data, messy cases included.
+"""Hypothesis generators of Rocket.Chat data, shaped like real workspaces, messy cases included.
 
 Dates are UTC with millisecond precision, as BSON keeps them. Ids come from small pools so
 that agents, departments and units collide and overlap the way real workspaces do.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from bson import ObjectId
 from hypothesis import strategies as st
 
 from convstats.model import TimeWindow, Visibility
@@ -20,6 +21,8 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=60)
 
 AGENTS = tuple(f"agent-{n}" for n in range(6))
+#: Agents whose ids are ObjectIds in some documents: an ObjectId id is its 24-hex string.
+OBJECT_ID_AGENTS = ("65f1a0000000000000000001", "65f1a0000000000000000002")
 OTHER_USERS = ("manager-1", "monitor-1", "monitor-2", "nobody-1")
 UNITS = ("unit-1", "unit-2")
 DEPARTMENTS = ("dep-1", "dep-2", "dep-3", "dep-4")
@@ -42,6 +45,7 @@ def _served_by() -> st.SearchStrategy[Any]:
         st.just(None),
         st.fixed_dictionaries({"username": st.just("ghost")}),  # no _id
         st.fixed_dictionaries({"_id": st.integers(0, 3)}),  # an id that is not a string
+        st.fixed_dictionaries({"_id": st.sampled_from(OBJECT_ID_AGENTS).map(ObjectId)}),
         st.just("agent-0"),  # not an object at all
     )
 
@@ -86,10 +90,13 @@ def rooms(draw: st.DrawFn, room_id: str) -> dict[str, Any]:
 def users(draw: st.DrawFn) -> list[dict[str, Any]]:
     """``users`` documents: some agents deleted, names missing, null, empty or shared."""
     documents = []
-    for user_id in AGENTS + OTHER_USERS:
+    for user_id in AGENTS + OTHER_USERS + OBJECT_ID_AGENTS:
         if draw(st.integers(0, 4)) == 0:
             continue  # a deleted user
-        user: dict[str, Any] = {"_id": user_id, "username": user_id.replace("-", "")}
+        stored_id: Any = user_id
+        if user_id in OBJECT_ID_AGENTS and draw(st.booleans()):
+            stored_id = ObjectId(user_id)
+        user: dict[str, Any] = {"_id": stored_id, "username": user_id.replace("-", "")}
         name = draw(st.one_of(st.sampled_from(NAMES), st.none(), st.just("missing")))
         if name != "missing":
             user["name"] = name
@@ -105,7 +112,9 @@ def workspaces(draw: st.DrawFn, max_rooms: int = 40) -> dict[str, list[dict[str,
     count = draw(st.integers(0, max_rooms))
     departments: list[dict[str, Any]] = []
     if draw(st.booleans()):
-        departments += [{"_id": unit, "name": unit, "type": "u"} for unit in UNITS]
+        # MongoDB matches {type: "u"} on an array holding "u" too: such a document is a unit.
+        kinds = st.sampled_from(("u", ["u"], ["x", "u"]))
+        departments += [{"_id": unit, "name": unit, "type": draw(kinds)} for unit in UNITS]
     for department in DEPARTMENTS:
         ancestors = draw(st.lists(st.sampled_from(UNITS), max_size=2, unique=True))
         departments.append({"_id": department, "name": department, "ancestors": ancestors})
@@ -183,8 +192,10 @@ def sort_parameters() -> st.SearchStrategy[str]:
     }
     return sorts().flatmap(
         lambda sort: st.tuples(*(st.sampled_from(names[field]) for field, _ in sort.keys)).map(
-            lambda keys: "{"
-            + ", ".join(f'"{key}": {d}' for key, (_, d) in zip(keys, sort.keys, strict=True))
-            + "}"
+            lambda keys: (
+                "{"
+                + ", ".join(f'"{key}": {d}' for key, (_, d) in zip(keys, sort.keys, strict=True))
+                + "}"
+            )
         )
     )

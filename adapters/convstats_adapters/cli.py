@@ -1,7 +1,8 @@
-"""The ``convstats`` command line.
+"""The ``convstats`` command line: the composition root that opens a store and runs the report.
 
-The command is the composition root: it is the one place of the core that names the
-adapters, and imports them only when it runs.
+It checks every argument before it reads any data, then answers as the endpoint would:
+``--format json`` prints exactly the endpoint's body, errors included
+(:mod:`convstats.http`), and the exit status follows the answer.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import timezone, tzinfo
-from typing import Any, TextIO
+from typing import NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.errors import ConvstatsError
-from convstats.handler import ConversationsByAgentEndpoint, Response
-from convstats.model import MonitorRule, Report, TotalMode
-from convstats.ports import Authority
+from convstats.authz import VIEW_LIVECHAT_REPORTS, OperatorAuthority, RocketChatAuthority
+from convstats.dates import window_from_strings
+from convstats.errors import ConvstatsError, InvalidParams, RequestError
+from convstats.http import error_response, report_body
+from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
+from convstats.ports import Authority, Workspace
 from convstats.report import ConversationsByAgent
+from convstats.sorting import Sort, parse_sort
 
 __all__ = ["main"]
 
@@ -47,10 +50,17 @@ exit status: 0 success; 2 a bad request (400); 3 not authenticated or not permit
 """
 
 
+class _UsageError(Exception):
+    """An option the command cannot use (exit status 2); the message says which and why."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser | None = None) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse's signature is NoReturn
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_REQUEST, f"{self.prog}: error: {message}\n")
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message, self)
 
 
 def _zone(name: str) -> tzinfo:
@@ -105,13 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --mongo: the database name, when the URI names none",
     )
     report.add_argument(
-        "--start", metavar="S", help="window start, ISO 8601, inclusive (required)"
+        "--start", metavar="S", required=True, help="window start, ISO 8601, inclusive"
     )
-    report.add_argument("--end", metavar="E", help="window end, ISO 8601, exclusive (required)")
+    report.add_argument("--end", metavar="E", required=True, help="window end, ISO 8601, exclusive")
     report.add_argument(
         "--sort",
         metavar="JSON",
-        help='order of the rows, e.g. \'{"total": -1}\'; keys name|label, total|value, _id; '
+        help="order of the rows, e.g. '{\"total\": -1}'; keys name|label, total|value, _id; "
         'values 1 or -1 (default {"name": 1})',
     )
     report.add_argument(
@@ -152,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def _open_store(args: argparse.Namespace) -> Iterator[Any]:
+def _open_store(args: argparse.Namespace) -> Iterator[Workspace]:
     if args.data is not None:
         from convstats_adapters.memory import MemoryStore
 
@@ -163,28 +173,17 @@ def _open_store(args: argparse.Namespace) -> Iterator[Any]:
     try:
         store = MongoStore(args.mongo, database=args.database)
     except ValueError as error:  # a malformed URI or no database to read
-        raise _BadOption(f"--mongo/--database: {error}") from None
+        raise _UsageError(f"--mongo/--database: {error}") from None
     with store:
         yield store
 
 
-class _BadOption(Exception):
-    """An option value the command cannot use (exit status 2)."""
-
-
-def _status_exit(status: int) -> int:
-    if status == 200:
-        return EXIT_OK
+def _exit_status(status: int) -> int:
     if status in (401, 403):
         return EXIT_REFUSED
     if 400 <= status < 500:
         return EXIT_BAD_REQUEST
     return EXIT_FAILURE
-
-
-def _params(args: argparse.Namespace) -> dict[str, str]:
-    given = {"start": args.start, "end": args.end, "sort": args.sort}
-    return {name: value for name, value in given.items() if value is not None}
 
 
 def _table(report: Report) -> str:
@@ -218,28 +217,42 @@ def _table(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _csv(body: dict[str, Any]) -> str:
+def _csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["label", "value"])
-    writer.writerows([row["label"], row["value"]] for row in body["data"])
+    writer.writerows([row.label, row.value] for row in report.rows)
     return buffer.getvalue().rstrip("\n")
 
 
-def _print_response(response: Response, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
-    if response.status != 200:
-        print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
-    if args.format == "json":
-        print(json.dumps(response.body, ensure_ascii=False), file=out)
-    elif response.report is not None:
-        text = _csv(response.body) if args.format == "csv" else _table(response.report)
-        print(text, file=out)
-
-
-def _authority(args: argparse.Namespace, store: Any) -> Authority:
+def _authority(args: argparse.Namespace, store: Workspace) -> Authority:
     if args.user is None:
         return OperatorAuthority()
     return RocketChatAuthority(directory=store, monitor_rule=MonitorRule(args.monitor_scope))
+
+
+def _request(args: argparse.Namespace) -> tuple[Sort, TimeWindow]:
+    """The sort and window the arguments ask for, checked before any data is read."""
+    return parse_sort(args.sort), window_from_strings(args.start, args.end, args.tz)
+
+
+def _report(args: argparse.Namespace, sort: Sort, window: TimeWindow) -> Report:
+    with _open_store(args) as store:
+        authority = _authority(args, store)
+        caller = authority.authenticate(args.user)
+        authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
+        reports = ConversationsByAgent(
+            store=store,
+            total_mode=TotalMode.ROCKETCHAT if args.compat else TotalMode.CONVSTATS,
+        )
+        return reports.report(window, sort=sort, visibility=authority.visibility(caller))
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    return any(
+        (arg == "--format" and following == "json") or arg == "--format=json"
+        for arg, following in zip(argv, [*argv[1:], ""], strict=True)
+    )
 
 
 def run(
@@ -248,31 +261,36 @@ def run(
     """Run the command with ``argv`` and return its exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
     try:
-        with _open_store(args) as store:
-            endpoint = ConversationsByAgentEndpoint(
-                reports=ConversationsByAgent(
-                    store=store,
-                    server_tz=args.tz,
-                    total_mode=TotalMode.ROCKETCHAT if args.compat else TotalMode.CONVSTATS,
-                ),
-                authority=_authority(args, store),
-            )
-            response = endpoint.handle(_params(args), args.user)
-    except _BadOption as error:
-        print(f"convstats: {error}", file=err)
+        args = parser.parse_args(argv)
+        sort, window = _request(args)
+        report = _report(args, sort, window)
+    except _UsageError as error:
+        failed = error.parser or parser
+        failed.print_usage(err)
+        print(f"{failed.prog}: error: {error}", file=err)
+        if _wants_json(argv):
+            print(json.dumps(error_response(InvalidParams(str(error))).body), file=out)
         return EXIT_BAD_REQUEST
     except ConvstatsError as error:
+        response = error_response(error)
         if args.format == "json":
-            print(json.dumps({"success": False, "error": str(error)}), file=out)
-        print(f"convstats: {error}", file=err)
-        return EXIT_FAILURE
+            print(json.dumps(response.body, ensure_ascii=False), file=out)
+        if isinstance(error, RequestError):
+            print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
+        else:
+            print(f"convstats: {error}", file=err)
+        return _exit_status(response.status)
     except Exception as error:  # a one-line message, never a traceback, whatever failed
         print(f"convstats: unexpected {type(error).__name__}: {error}", file=err)
         return EXIT_FAILURE
-    _print_response(response, args, out, err)
-    return _status_exit(response.status)
+    if args.format == "json":
+        print(json.dumps(report_body(report), ensure_ascii=False), file=out)
+    else:
+        print(_csv(report) if args.format == "csv" else _table(report), file=out)
+    return EXIT_OK
 
 
 def main() -> None:

@@ -117,9 +117,7 @@ def _documents(path: Path, value: Any, collection: str) -> list[dict[str, Any]]:
         raise DataFormatError(str(path), f"collection {collection!r} is not an array of documents")
     for index, document in enumerate(value):
         if not isinstance(document, dict):
-            raise DataFormatError(
-                str(path), f"document {index} of {collection!r} is not an object"
-            )
+            raise DataFormatError(str(path), f"document {index} of {collection!r} is not an object")
     return value
 
 
