@@ -59,7 +59,9 @@ def test_split_windows_add_up(data, window, cut, visibility):
 def test_labels_are_names_else_ids(data, window):
     """Each row's label is its agent's string name when the user exists, else the agent id."""
     names = {
-        str(user["_id"]): user["name"] for user in data["users"] if isinstance(user.get("name"), str)
+        str(user["_id"]): user["name"]
+        for user in data["users"]
+        if isinstance(user.get("name"), str)
     }
     report = ConversationsByAgent(store=MemoryStore(data)).report(window)
     for row in report.rows:
