@@ -42,9 +42,10 @@ ASP.NET's form or the engine-specific, deprecated ``Date`` fallback would read i
    minute and second 0-59; the fraction gives ``floor(float("0." + digits) * 1000)``
    milliseconds, so digits beyond the millisecond are dropped, except that a run of nines
    rounding up to 1000 is out of range. An offset ``±hh:mm`` needs minutes 0-59 and lies
-   within -12:00 and +14:00; ``Z`` is UTC. Without one the wall time is read in the server
-   time zone: a time that a DST change skips is read as if the change had not happened yet
-   (``02:30`` becomes ``03:30`` of the new offset), a repeated one as its first occurrence.
+   within -12:00 and +14:00 (moment 2.30 and earlier took any: ``+01:70`` was 130 minutes
+   east); ``Z`` is UTC. Without one the wall time is read in the server time zone: a time
+   that a DST change skips is read as if the change had not happened yet (``02:30``
+   becomes ``03:30`` of the new offset), a repeated one as its first occurrence.
 
 **RFC 2822**: comments (innermost parentheses), tabs and line feeds become spaces, every run
 of whitespace becomes one space, leading and trailing whitespace goes; then the whole must be::
