@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 
 from convstats.ports import Workspace
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.moment_support import SUMMARY, find_moment
 from tests.mongo_support import (
     MONGODB_URI,
     MONGODB_URI_VARIABLE,
@@ -33,6 +34,7 @@ settings.load_profile(
 )
 
 _real_server_outcomes: list[str] = []
+_moment_outcomes: list[str] = []
 
 Collections = dict[str, list[dict[str, Any]]]
 WorkspaceFactory = Callable[[Collections], Workspace]
@@ -81,6 +83,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "mongodb" in report.keywords and report.when == "call":
         _real_server_outcomes.append(report.outcome)
+    if "moment" in report.keywords and (report.when == "call" or report.skipped):
+        _moment_outcomes.append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -94,3 +98,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{MONGODB_URI_VARIABLE} is not set (mongomock stood in for the server)"
         )
     terminalreporter.write_sep("=", line)
+    _moment_summary(terminalreporter)
+
+
+def _moment_summary(terminalreporter: Any) -> None:
+    setup = find_moment()
+    ran, passed = len(_moment_outcomes), _moment_outcomes.count("passed")
+    if isinstance(setup, str):
+        line = f"moment.js oracle tests DID NOT RUN: {setup}"
+    elif not ran:
+        line = f"moment.js oracle tests not selected (moment found in {setup.folder})"
+    else:
+        line = f"moment.js oracle tests RAN ({setup.folder}): {passed}/{ran} passed"
+    terminalreporter.write_sep("=", line)
+    for figures in terminalreporter.config.stash.get(SUMMARY, []):
+        terminalreporter.write_line(f"  moment.js oracle: {figures}")
