@@ -9,6 +9,7 @@ client sees the same bodies.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import timezone, tzinfo
 from typing import Any
@@ -60,14 +61,27 @@ class _Answer:
     tag: str | None = None
     #: Whether the body also names the tag as ``errorType``.
     typed: bool = False
+    #: Further fields of upstream's body; ``"{message}"`` stands for the message.
+    extra: tuple[tuple[str, Any], ...] = ()
 
 
 # Most specific first: the first row whose type the error is an instance of answers it.
 _ANSWERS: tuple[tuple[type[ConvstatsError], _Answer], ...] = (
-    (AuthenticationRequired, _Answer(401)),
+    # The endpoint's OpenAPI document gives the 401 its own fields, status and message;
+    # upstream sends them beside success and error, so that old and new clients read it.
+    (AuthenticationRequired, _Answer(401, extra=(("status", "error"), ("message", "{message}")))),
     (InvalidParams, _Answer(400, "invalid-params", typed=True)),
     (PermissionDenied, _Answer(403, "error-unauthorized")),
-    (InvalidSort, _Answer(400, "error-invalid-sort", typed=True)),
+    # Upstream's failure body copies the error's details.
+    (
+        InvalidSort,
+        _Answer(
+            400,
+            "error-invalid-sort",
+            typed=True,
+            extra=(("details", {"helperMethod": "parseJsonQuery"}),),
+        ),
+    ),
     (InvalidDate, _Answer(400)),
     (StorageError, _Answer(503)),
 )
@@ -85,6 +99,8 @@ def error_response(error: ConvstatsError) -> Response:
     body: dict[str, Any] = {"success": False, "error": message}
     if answer.typed:
         body["errorType"] = answer.tag
+    for field, value in answer.extra:
+        body[field] = message if value == "{message}" else copy.deepcopy(value)
     return Response(status=answer.status, body=body)
 
 

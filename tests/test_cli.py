@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -211,3 +212,86 @@ def test_invalid_unicode_in_names_does_not_break_output(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["data"] == [{"label": "A\udc80", "value": 1}]
+
+
+def test_json_refusals_print_upstream_bodies():
+    """An unknown user gets upstream's four-field 401 body on stdout in json format."""
+    status, out, _ = cli(
+        "conversations-by-agent", "--data", SAMPLE, *MARCH, "--user", "ghost", "--format", "json"
+    )
+    assert status == 3
+    message = "You must be logged in to do this."
+    assert json.loads(out) == {
+        "success": False,
+        "error": message,
+        "status": "error",
+        "message": message,
+    }
+
+
+def _sample_copy(tmp_path):
+    folder = tmp_path / "sample"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+def test_an_agent_granted_the_report_is_restricted(tmp_path):
+    """Granted the report, an agent sees its departments, not the whole sample."""
+    folder = _sample_copy(tmp_path)
+    (folder / "rocketchat_permissions.json").write_text(
+        json.dumps(
+            {
+                "_id": "view-livechat-reports",
+                "roles": ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"],
+            }
+        )
+    )
+    everything = json.loads(
+        cli("conversations-by-agent", "--data", str(folder), *MARCH, "--format", "json")[1]
+    )
+    agent = json.loads(
+        cli(
+            "conversations-by-agent",
+            "--data",
+            str(folder),
+            *MARCH,
+            "--user",
+            "u-ana",
+            "--format",
+            "json",
+        )[1]
+    )
+    assert agent["success"] is True
+    assert 0 < agent["total"] < everything["total"]
+
+
+def test_a_null_department_room_stays_hidden_from_a_monitor(tmp_path):
+    """A room whose departmentId is null, outside the monitor's units, is not the monitor's."""
+    folder = _sample_copy(tmp_path)
+    before = report("--user", "u-monitor")
+    with (folder / "rocketchat_room.json").open("a") as rooms:
+        room = {
+            "_id": "null-dept",
+            "t": "l",
+            "ts": {"$date": "2024-03-10T10:00:00.000Z"},
+            "servedBy": {"_id": "u-ana"},
+            "departmentId": None,
+        }
+        rooms.write(json.dumps(room) + "\n")
+    after = json.loads(
+        cli(
+            "conversations-by-agent",
+            "--data",
+            str(folder),
+            *MARCH,
+            "--user",
+            "u-monitor",
+            "--format",
+            "json",
+        )[1]
+    )
+    assert after["total"] == before["total"]
+    everything = json.loads(
+        cli("conversations-by-agent", "--data", str(folder), *MARCH, "--format", "json")[1]
+    )
+    assert everything["total"] == report()["total"] + 1

@@ -40,7 +40,12 @@ UNAUTHORIZED = {
     "success": False,
     "error": "User does not have the permissions required for this action [error-unauthorized]",
 }
-NOT_LOGGED_IN = {"success": False, "error": "You must be logged in to do this."}
+NOT_LOGGED_IN = {
+    "success": False,
+    "error": "You must be logged in to do this.",
+    "status": "error",
+    "message": "You must be logged in to do this.",
+}
 
 
 class SpyStore:
@@ -119,6 +124,7 @@ def test_success_body():
                 "success": False,
                 "error": 'Invalid sort parameter provided: "z" [error-invalid-sort]',
                 "errorType": "error-invalid-sort",
+                "details": {"helperMethod": "parseJsonQuery"},
             },
         ),
         (
@@ -199,7 +205,8 @@ def test_any_query_gets_a_spec_answer(params, user):
     else:
         assert body["success"] is False
         assert isinstance(body["error"], str)
-        assert set(body) <= {"success", "error", "errorType"}
+        fields = {401: {"status", "message"}, 400: {"errorType", "details"}}
+        assert set(body) <= {"success", "error", *fields.get(response.status, ())}
         assert spy.room_reads == 0  # nothing read for a refused request
     if user not in ("boss",):
         assert spy.room_reads == 0  # not authenticated or not permitted: no room data read

@@ -141,7 +141,7 @@ def test_a_restricted_scope_is_part_of_the_match() -> None:
     clauses = pipeline[0]["$match"]["$or"]
     assert clauses[0] == {"departmentAncestors": {"$in": ["u1"]}}
     assert clauses[1]["departmentId"]["$in"] == ["d1", "d2"]
-    assert clauses[2]["departmentId"]["$eq"] is None
+    assert clauses[2] == {"departmentId": {"$exists": False}}
     only_without = conversations_pipeline(WINDOW, Visibility(restricted=True))
     assert only_without is not None
     assert only_without[0]["$match"]["$or"] == clauses[2:]

@@ -455,6 +455,6 @@ def _visibility_clauses(visibility: Visibility) -> list[Document]:
     if visibility.department_ids:
         clauses.append({"departmentId": {"$in": sorted(visibility.department_ids), **_NOT_ARRAY}})
     if visibility.rooms_without_department:
-        # {$eq: null} matches a missing field and null (and arrays holding null: guarded).
-        clauses.append({"departmentId": {"$eq": None, **_NOT_ARRAY}})
+        # Upstream's own clause: only a room without the field has no department.
+        clauses.append({"departmentId": {"$exists": False}})
     return clauses
