@@ -442,3 +442,10 @@ def test_without_numpy_auto_explains_the_index(monkeypatch: pytest.MonkeyPatch) 
     store = MemoryStore(many_groups)
     monkeypatch.setitem(sys.modules, "numpy", None)
     assert store.explain(ALL_DAY, Visibility.everything()) is Plan.INDEX
+
+
+def test_the_strategy_is_fixed_at_construction() -> None:
+    """A built store keeps the structures of its strategy, so the strategy cannot change."""
+    store = MemoryStore(strategy="scan")
+    with pytest.raises(AttributeError):
+        store.strategy = "indexed"  # type: ignore[misc]

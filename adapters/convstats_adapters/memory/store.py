@@ -44,11 +44,7 @@ def _by_id(documents: Iterable[Document], collection: str) -> dict[str, Document
     return index
 
 
-def _strategy(_instance: object, _attribute: attrs.Attribute[str], name: str) -> None:
-    counting.check_strategy(name)
-
-
-@attrs.define(init=False)
+@attrs.define(init=False, eq=False)
 class MemoryStore:
     """Rocket.Chat collections in memory; a ``RoomStore`` and a ``Directory``.
 
@@ -66,7 +62,8 @@ class MemoryStore:
     for changes concurrent with queries.
     """
 
-    strategy: str = attrs.field(validator=_strategy)
+    #: Fixed at construction: the table keeps the structures this strategy reads.
+    strategy: str = attrs.field(on_setattr=attrs.setters.frozen)
     _table: FactTable = attrs.field(repr=False)
     _users: dict[str, Document] = attrs.field(repr=False)
     _permissions: dict[str, Document] = attrs.field(repr=False)
