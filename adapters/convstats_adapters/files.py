@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import itertools
 import json
 import math
 import os
@@ -328,7 +329,7 @@ def _export_files(root: Path, name: str) -> list[Path]:
 def _missing_rooms(root: Path) -> str:
     message = f"no {doc.ROOMS}.json or {doc.ROOMS}.json.gz, the mongoexport of the rooms"
     try:  # a bounded look around, for the hint only: dump folders can be large
-        entries = [entry for _, entry in zip(range(1000), root.iterdir(), strict=False)]
+        entries = list(itertools.islice(root.iterdir(), 1000))
     except OSError:
         return message
     inside = [entry for entry in entries if entry.is_dir() and _export_files(entry, doc.ROOMS)]
@@ -378,6 +379,13 @@ def _is_document(value: Any) -> bool:
     )
 
 
+def _is_one_collection(value: Any) -> bool:
+    """Whether ``value`` reads as one collection's export: an array of documents, or one."""
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(item, dict) for item in value)
+    return _is_document(value)
+
+
 def _parse_collections_file(path: Path, text: str) -> Any:
     try:
         return _parse(path, text)
@@ -401,7 +409,7 @@ def _load_file(path: Path, collections: Collection[str]) -> dict[str, list[dict[
             raise DataFormatError(str(path), _read_failure(error)) from None
     data = data.removeprefix(_BOM)
     value = _parse_collections_file(path, _decode(path, data, line=1))
-    if isinstance(value, list) or _is_document(value):
+    if _is_one_collection(value):
         raise DataFormatError(str(path), _one_collection_hint(path))
     if not isinstance(value, dict):
         raise DataFormatError(
