@@ -396,6 +396,13 @@ def test_database_needs_mongo():
     assert json.loads(out)["errorType"] == "invalid-params"
 
 
+def test_an_empty_data_path_is_not_the_current_directory():
+    """--data '' is a usage error instead of reading the current directory."""
+    status, _, err = cli("conversations-by-agent", "--data", "", *MARCH)
+    assert status == 2
+    assert "--data: an empty path" in err
+
+
 def test_unrelated_broken_exports_do_not_matter(tmp_path):
     """A broken export of a collection the report does not read leaves the report as it was."""
     data = shutil.copytree(SAMPLE, tmp_path / "sample")

@@ -189,6 +189,8 @@ def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) ->
     """Refuse options that cannot apply together, before anything is opened."""
     if args.database is not None and args.mongo is None:
         raise _UsageError("argument --database: only applies with --mongo", report)
+    if args.data == "":  # Path("") is the current directory, which nobody means by it
+        raise _UsageError("argument --data: an empty path", report)
 
 
 @attrs.define
