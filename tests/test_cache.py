@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -77,6 +78,137 @@ def test_ttl_must_be_positive(ttl):
         TTLCache(ttl=ttl)
 
 
+class Instant(float):
+    """A clock reading that counts how often a cache compares it (or a time derived from it)."""
+
+    comparisons = 0
+
+    def __add__(self, other: float) -> Instant:
+        return Instant(float(self) + other)
+
+    def _compare(self, other: float, how: str) -> bool:
+        Instant.comparisons += 1
+        return bool(getattr(float(self), how)(float(other)))
+
+    def __lt__(self, other: float) -> bool:
+        return self._compare(other, "__lt__")
+
+    def __le__(self, other: float) -> bool:
+        return self._compare(other, "__le__")
+
+    def __gt__(self, other: float) -> bool:
+        return self._compare(other, "__gt__")
+
+    def __ge__(self, other: float) -> bool:
+        return self._compare(other, "__ge__")
+
+
+class CountingClock(Clock):
+    def __call__(self) -> float:
+        return Instant(self.now)
+
+
+class Log:
+    """A computation for each key that records which keys were computed."""
+
+    def __init__(self) -> None:
+        self.computed: list[object] = []
+
+    def value(self, key: object) -> object:
+        self.computed.append(key)
+        return key
+
+
+def test_a_hit_does_not_extend_the_ttl():
+    """A value used just before its time to live ends is still computed again at its end."""
+    clock = Clock()
+    cache: TTLCache[int] = TTLCache(ttl=60, clock=clock)
+    log = Log()
+    for now in (0.0, 30.0, 59.999):
+        clock.now = now
+        cache.get_or_compute("k", lambda: log.value(0))
+    clock.now = 60.0
+    cache.get_or_compute("k", lambda: log.value(1))
+    assert log.computed == [0, 1]
+
+
+def test_the_ttl_counts_from_when_the_computation_began():
+    """A value that took ten seconds to compute is served ten seconds less."""
+    clock = Clock()
+    cache: TTLCache[str] = TTLCache(ttl=60, clock=clock)
+
+    def slow() -> str:
+        clock.now += 10
+        return "slow"
+
+    cache.get_or_compute("k", slow)
+    clock.now = 59.9
+    assert cache.get_or_compute("k", lambda: "again") == "slow"
+    clock.now = 60.0
+    assert cache.get_or_compute("k", lambda: "again") == "again"
+
+
+def test_the_size_is_bounded():
+    """Past maxsize, the cache holds the maxsize most recent values and computes the others."""
+    cache: TTLCache[object] = TTLCache(maxsize=100, clock=Clock())
+    log = Log()
+    for key in range(1000):
+        cache.get_or_compute(key, lambda key=key: log.value(key))
+    assert len(cache) == 100
+    for key in range(900, 1000):
+        cache.get_or_compute(key, lambda key=key: log.value(key))
+    assert len(log.computed) == 1000
+    cache.get_or_compute(0, lambda: log.value(0))
+    assert len(log.computed) == 1001
+
+
+def test_the_default_bound_is_1024_entries():
+    """Without maxsize the cache holds 1024 values, however many distinct keys it is asked."""
+    cache: TTLCache[int] = TTLCache(clock=Clock())
+    for key in range(1500):
+        cache.get_or_compute(key, lambda: 0)
+    assert cache.maxsize == 1024
+    assert len(cache) == 1024
+
+
+def test_the_least_recently_used_value_goes_first():
+    """A full cache forgets the value used longest ago, not the one stored longest ago."""
+    cache: TTLCache[object] = TTLCache(maxsize=3, clock=Clock())
+    log = Log()
+    for key in "abc":
+        cache.get_or_compute(key, lambda key=key: log.value(key))
+    cache.get_or_compute("a", lambda: log.value("a"))  # a hit: "b" is now the oldest used
+    cache.get_or_compute("d", lambda: log.value("d"))
+    for key in "acd":
+        cache.get_or_compute(key, lambda key=key: log.value(key))
+    assert log.computed == ["a", "b", "c", "d"]
+    cache.get_or_compute("b", lambda: log.value("b"))
+    assert log.computed == ["a", "b", "c", "d", "b"]
+
+
+def test_a_hit_and_a_miss_do_not_look_at_the_other_entries():
+    """A lookup compares as many times with 10 or 1000 values held: no pass over the entries."""
+    made: dict[int, int] = {}
+    for held in (10, 1000):
+        clock = CountingClock()
+        cache: TTLCache[int] = TTLCache(ttl=60, clock=clock)  # room for all: nothing evicted
+        for key in range(held):
+            cache.get_or_compute(key, lambda: 0)
+        clock.now = 1.0
+        Instant.comparisons = 0
+        cache.get_or_compute("new", lambda: 1)  # a miss that stores a value
+        cache.get_or_compute(0, lambda: 2)  # a hit
+        made[held] = Instant.comparisons
+    assert made[10] == made[1000] <= 4
+
+
+@pytest.mark.parametrize("maxsize", [0, -1, 1.5, True, "10"])
+def test_maxsize_must_be_a_positive_whole_number(maxsize):
+    """A maxsize that is not a whole number of entries, at least one, is refused, naming it."""
+    with pytest.raises(ValueError, match=re.escape(repr(maxsize))):
+        TTLCache(maxsize=maxsize)
+
+
 def test_reports_are_keyed_on_window_sort_and_visibility():
     """The report cache serves a repeat request, and not a request of another scope."""
     data = {
@@ -120,3 +252,27 @@ def test_shared_between_threads():
     assert len(results) == 400
     assert all(0 <= value < 10 for value in results)
     assert len(cache) == 10
+
+
+def test_a_small_cache_shared_between_threads_stays_within_its_bound():
+    """Threads asking for more keys than maxsize get right values and never overfill it."""
+    cache: TTLCache[int] = TTLCache(maxsize=5, clock=Clock())
+    wrong: list[tuple[int, int]] = []
+    sizes: list[int] = []
+
+    def work(n: int) -> None:
+        for step in range(200):
+            key = (n * 7 + step) % 12
+            value = cache.get_or_compute(key, lambda key=key: key * 10)
+            if value != key * 10:
+                wrong.append((key, value))
+            sizes.append(len(cache))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert max(sizes) <= 5
+    assert len(cache) == 5
