@@ -31,12 +31,14 @@ class TTLCache(Generic[V]):
 
     Upstream keeps each report for 60 s keyed on the request and the caller's visibility, and
     never invalidates; here :meth:`invalidate` drops everything at once. When a new value
-    would make more than ``maxsize``, the least recently used one is forgotten; a hit and a
-    miss each cost a constant time, however many values are held. A value is never served
-    once ``ttl`` seconds have passed since its computation began, however often it is used.
+    would make more than ``maxsize``, the least recently used one is forgotten. A lookup never
+    passes over the other values (each expired or evicted one is dropped once), so a hit and
+    a miss cost a constant time however many are held. A value is never served once ``ttl``
+    seconds have passed since its computation began, however often it is used.
 
-    Safe to share between threads: two threads
-    that miss the same key at the same moment may both compute it, and the answer whose
+    A cache serves one owner, the store whose reports it holds (see :meth:`bind`), so that two
+    stores never see each other's answers. Safe to share between threads: two threads that
+    miss the same key at the same moment may both compute it, and the answer whose
     computation began last is kept.
     """
 
@@ -45,7 +47,26 @@ class TTLCache(Generic[V]):
     clock: Callable[[], float] = time.monotonic
     # Least recently used first: eviction takes the first entry, a hit moves its entry last.
     _entries: OrderedDict[Hashable, tuple[float, V]] = attrs.field(init=False, factory=OrderedDict)
+    _owner: object | None = attrs.field(init=False, default=None, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+
+    def bind(self, owner: object) -> None:
+        """Reserve the cache for ``owner``'s values; binding the same owner again does nothing.
+
+        Raises :class:`ValueError` when the cache is already bound to another object: values
+        computed from one store must never answer for another. The binding outlives
+        :meth:`invalidate`.
+        """
+        if self._owner is owner:
+            return
+        with self._lock:
+            if self._owner is None:
+                self._owner = owner
+            elif self._owner is not owner:
+                raise ValueError(
+                    "this cache already holds the answers of another store "
+                    f"({type(self._owner).__name__}); give each store a TTLCache of its own"
+                )
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], V]) -> V:
         """Return the live value for ``key``, or compute, remember and return it.

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 import pytest
 
-from convstats import ConversationsByAgent, TimeWindow, TTLCache, Visibility
-from convstats_adapters.memory import MemoryStore
+from convstats import (
+    ConversationsByAgent,
+    Report,
+    TimeWindow,
+    TotalMode,
+    TTLCache,
+    Visibility,
+    parse_sort,
+)
+from convstats.model import AgentCounts
+from convstats.ports import Versioned
+from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.builders import build_report, only_rooms, room
 
 UTC = timezone.utc
 
@@ -209,29 +221,134 @@ def test_maxsize_must_be_a_positive_whole_number(maxsize):
         TTLCache(maxsize=maxsize)
 
 
-def test_reports_are_keyed_on_window_sort_and_visibility():
-    """The report cache serves a repeat request, and not a request of another scope."""
-    data = {
-        "rocketchat_room": [
-            {
-                "_id": "r1",
-                "t": "l",
-                "ts": datetime(2024, 1, 5, tzinfo=UTC),
-                "departmentId": "d1",
-                "servedBy": {"_id": "ana"},
-            },
-        ]
-    }
-    store = MemoryStore(data)
-    reports = ConversationsByAgent(store=store, cache=TTLCache(clock=Clock()))
-    window = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
-    first = reports.report(window)
-    store.remove_room("r1")
-    assert reports.report(window) == first  # served from the cache (no invalidation)
+# -- the cache of a report --------------------------------------------------------------------
+
+WINDOW = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
+
+
+def one_room_store(agent: str = "ana") -> MemoryStore:
+    return MemoryStore(only_rooms(room("r1", datetime(2024, 1, 5, tzinfo=UTC), agent)))
+
+
+class CountingStore:
+    """A room store without a data version, that counts the queries it answers."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store, self.queries = store, 0
+
+    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+        self.queries += 1
+        return self.store.count_conversations(window, visibility)
+
+    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
+        return self.store.agent_names(agent_ids)
+
+
+def test_reports_are_keyed_on_window_sort_visibility_and_total_mode():
+    """A repeated request is served from the cache; one differing in any part is counted."""
+    store = CountingStore(one_room_store())
+    cache: TTLCache[Report] = TTLCache(clock=Clock())
+    reports = ConversationsByAgent(store=store, cache=cache)
+    upstream = ConversationsByAgent(store=store, cache=cache, total_mode=TotalMode.ROCKETCHAT)
     hidden = Visibility(restricted=True, rooms_without_department=False)
-    assert reports.report(window, visibility=hidden).rows == ()
+    later = TimeWindow(WINDOW.start, datetime(2024, 3, 1, tzinfo=UTC))
+    first = reports.report(WINDOW)
+    assert reports.report(WINDOW) == first
+    assert store.queries == 1
+    assert reports.report(WINDOW, visibility=hidden).rows == ()
+    reports.report(later)
+    reports.report(WINDOW, sort=parse_sort('{"total": -1}'))
+    assert upstream.report(WINDOW).total_mode is TotalMode.ROCKETCHAT
+    assert store.queries == 5
+
+
+def test_a_store_without_a_version_is_served_from_the_cache_until_invalidated():
+    """Changes the cache cannot know of are seen after invalidate() (or the ttl)."""
+    memory = one_room_store()
+    reports = ConversationsByAgent(store=CountingStore(memory), cache=TTLCache(clock=Clock()))
+    first = reports.report(WINDOW)
+    memory.remove_room("r1")
+    assert reports.report(WINDOW) == first
+    assert reports.cache is not None
     reports.cache.invalidate()
-    assert reports.report(window).rows == ()
+    assert reports.report(WINDOW).rows == ()
+
+
+def update_put(store: MemoryStore) -> None:
+    store.put_room(room("r2", datetime(2024, 1, 6, tzinfo=UTC), "bea"))
+
+
+def update_transfer(store: MemoryStore) -> None:
+    store.set_served_by("r1", {"_id": "bea"})
+
+
+def update_remove(store: MemoryStore) -> None:
+    assert store.remove_room("r1")
+
+
+@pytest.mark.parametrize("update", [update_put, update_transfer, update_remove])
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+def test_updates_through_the_store_are_seen_at_once(update, strategy):
+    """After put_room, set_served_by or remove_room a cached report counts the new rooms."""
+    store = MemoryStore(
+        only_rooms(room("r1", datetime(2024, 1, 5, tzinfo=UTC), "ana")), strategy=strategy
+    )
+    reports = ConversationsByAgent(store=store, cache=TTLCache(clock=Clock()))
+    reports.report(WINDOW)
+    update(store)
+    assert reports.report(WINDOW) == build_report(store, WINDOW)
+    assert reports.report(WINDOW) == build_report(store, WINDOW)
+    assert reports.cache is not None
+    assert len(reports.cache) == 2  # the answer before the update, and the one after
+
+
+def test_the_memory_store_numbers_its_changes():
+    """Every update changes data_version; a removal or transfer of no room does not."""
+    store = one_room_store()
+    assert isinstance(store, Versioned)
+    seen = [store.data_version]
+    update_put(store)
+    seen.append(store.data_version)
+    update_transfer(store)
+    seen.append(store.data_version)
+    update_remove(store)
+    seen.append(store.data_version)
+    assert len(set(seen)) == 4
+    assert not store.remove_room("nowhere")
+    with pytest.raises(KeyError):
+        store.set_served_by("nowhere", {"_id": "ana"})
+    assert store.data_version == seen[-1]
+
+
+def test_one_cache_cannot_serve_two_stores():
+    """A cache given to reports over a second store is refused where it is wired."""
+    cache: TTLCache[Report] = TTLCache(clock=Clock())
+    tenant_a = ConversationsByAgent(store=one_room_store("ana"), cache=cache)
+    tenant_a.report(WINDOW)
+    with pytest.raises(ValueError, match="another store"):
+        ConversationsByAgent(store=one_room_store("bea"), cache=cache)
+
+
+def test_a_report_whose_store_was_replaced_refuses_its_cache():
+    """Replacing the store of a cached report makes its next report a ValueError, not A's rows."""
+    reports = ConversationsByAgent(store=one_room_store("ana"), cache=TTLCache(clock=Clock()))
+    reports.report(WINDOW)
+    reports.store = one_room_store("bea")
+    with pytest.raises(ValueError, match="another store"):
+        reports.report(WINDOW)
+
+
+def test_reports_over_one_store_may_share_a_cache():
+    """Two reports over the same store share one cache and each gets its own answer."""
+    store = one_room_store()
+    cache: TTLCache[Report] = TTLCache(clock=Clock())
+    ours = ConversationsByAgent(store=store, cache=cache)
+    upstream = ConversationsByAgent(store=store, cache=cache, total_mode=TotalMode.ROCKETCHAT)
+    assert ours.report(WINDOW) == build_report(store, WINDOW)
+    assert upstream.report(WINDOW) == build_report(store, WINDOW, total_mode=TotalMode.ROCKETCHAT)
+    cache.invalidate()
+    with pytest.raises(ValueError, match="another store"):
+        ConversationsByAgent(store=one_room_store(), cache=cache)
 
 
 def test_shared_between_threads():

@@ -69,6 +69,7 @@ class MemoryStore:
     each update and each count, so a query sees the rooms before or after every update, never
     half way through one, and no update is lost. An update therefore waits for a count that is
     running (a scan of a million rooms takes about a second; the index, under a millisecond).
+    Each update changes :attr:`data_version`, so that a cached report sees it at once.
     """
 
     strategy: str = attrs.field(validator=_strategy)
@@ -86,6 +87,7 @@ class MemoryStore:
     # it takes the lock: without it, threads counting without pause retake the lock the
     # moment it is released, and an update can wait for hundreds of counts.
     _turnstile: threading.Lock = attrs.field(repr=False, eq=False, factory=threading.Lock)
+    _version: int = attrs.field(repr=False, eq=False, default=0)
 
     def __init__(
         self,
@@ -141,12 +143,16 @@ class MemoryStore:
         """Insert a room, or replace the stored room with the same ``_id``."""
         with self._turnstile, self._lock:
             self._table.put(self._key(room), room)
+            self._version += 1
 
     def remove_room(self, room_id: object) -> bool:
         """Remove the room with ``_id == room_id``; return whether there was one."""
         key = doc.id_key(room_id)
         with self._turnstile, self._lock:
-            return self._table.remove(key)
+            removed = self._table.remove(key)
+            if removed:
+                self._version += 1
+        return removed
 
     def set_served_by(self, room_id: object, agent: Mapping[str, Any] | None) -> None:
         """Transfer a room to ``agent`` (``{"_id": …, "username": …}``), or return it to the queue.
@@ -158,11 +164,18 @@ class MemoryStore:
         key = doc.id_key(room_id)
         with self._turnstile, self._lock:
             self._table.set_agent(key, served)
+            self._version += 1
 
     def __contains__(self, room_id: object) -> bool:
         key = doc.id_key(room_id)
         with self._lock:
             return key in self._table
+
+    @property
+    def data_version(self) -> int:
+        """Counts the changes made to the rooms; see :class:`convstats.ports.Versioned`."""
+        # Read without the lock: an update changes it under the lock, after the rooms.
+        return self._version
 
     @property
     def room_count(self) -> int:
