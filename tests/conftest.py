@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -33,6 +34,11 @@ settings.load_profile(
 )
 
 _real_server_outcomes: list[str] = []
+_http_server_outcomes: list[str] = []
+#: What the tests marked ``server`` need: the server extra and httpx.
+HTTP_SERVER_MISSING = [
+    name for name in ("starlette", "uvicorn", "httpx") if importlib.util.find_spec(name) is None
+]
 
 Collections = dict[str, list[dict[str, Any]]]
 WorkspaceFactory = Callable[[Collections], Workspace]
@@ -81,6 +87,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "mongodb" in report.keywords and report.when == "call":
         _real_server_outcomes.append(report.outcome)
+    if "server" in report.keywords and report.when == "call":
+        _http_server_outcomes.append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -93,4 +101,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "real MongoDB tests DID NOT RUN: "
             f"{MONGODB_URI_VARIABLE} is not set (mongomock stood in for the server)"
         )
+    terminalreporter.write_sep("=", line)
+    if HTTP_SERVER_MISSING:
+        line = (
+            f"HTTP server tests DID NOT RUN: {', '.join(HTTP_SERVER_MISSING)} not installed "
+            "(pip install -e '.[server]' --group test)"
+        )
+    elif _http_server_outcomes:
+        passed = _http_server_outcomes.count("passed")
+        line = (
+            f"HTTP server tests RAN under a real uvicorn on 127.0.0.1: "
+            f"{passed}/{len(_http_server_outcomes)} passed"
+        )
+    else:
+        return
     terminalreporter.write_sep("=", line)
