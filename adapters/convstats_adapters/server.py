@@ -165,7 +165,7 @@ class StoreCalls:
     keeps its place until it does, so a store that hangs costs at most ``threads`` threads.
     """
 
-    threads: int = attrs.field(default=32, validator=_positive)
+    threads: int = attrs.field(default=32, validator=[attrs.validators.instance_of(int), _positive])
     timeout: float = attrs.field(default=30.0, validator=_positive)
     _slots: threading.BoundedSemaphore = attrs.field(init=False, repr=False)
 
