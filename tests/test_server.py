@@ -6,19 +6,30 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-# After http_support, which skips this module when the server extra is missing.
-import anyio
-import httpx
 import pytest
 
-from convstats import ConversationsByAgent, ConversationsByAgentEndpoint, RocketChatAuthority
-from convstats.errors import AuthenticationRequired, InvalidParams
-from convstats.http import error_response
-from convstats_adapters.documents import hash_login_token
-from convstats_adapters.memory import MemoryStore
-from convstats_adapters.openapi import HEALTH_PATH, OPENAPI_PATH, READY_PATH, openapi_document
-from convstats_adapters.server import create_app, query_params
-from tests.http_support import (
+# The whole module needs the server extra (and httpx); without it, it is skipped.
+pytest.importorskip("starlette", reason="the server extra is not installed")
+anyio = pytest.importorskip("anyio", reason="the server extra is not installed")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed")
+
+from convstats import (  # noqa: E402
+    ConversationsByAgent,
+    ConversationsByAgentEndpoint,
+    RocketChatAuthority,
+)
+from convstats.errors import AuthenticationRequired, InvalidParams  # noqa: E402
+from convstats.http import error_response  # noqa: E402
+from convstats_adapters.documents import hash_login_token  # noqa: E402
+from convstats_adapters.memory import MemoryStore  # noqa: E402
+from convstats_adapters.openapi import (  # noqa: E402
+    HEALTH_PATH,
+    OPENAPI_PATH,
+    READY_PATH,
+    openapi_document,
+)
+from convstats_adapters.server import create_app, query_params  # noqa: E402
+from tests.http_support import (  # noqa: E402
     MANAGER_PAT,
     MARCH,
     SAMPLE,
