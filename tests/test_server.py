@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,7 +17,9 @@ httpx = pytest.importorskip("httpx", reason="httpx is not installed")
 from convstats import (  # noqa: E402
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
+    MonitorRule,
     RocketChatAuthority,
+    TotalMode,
 )
 from convstats.errors import AuthenticationRequired, InvalidParams  # noqa: E402
 from convstats.http import error_response  # noqa: E402
@@ -444,3 +447,43 @@ def test_a_hung_store_holds_no_more_than_its_threads(sample):
         finally:
             store.release()
         assert report(http, MARCH, **headers("u-manager")).status_code == 200
+
+
+def test_the_endpoint_settings_reach_the_answers(sample):
+    """create_app's total mode, monitor rule and time zone change the answers as in process."""
+    with InProcessClient(create_app(sample)) as http:
+        plain = report(http, MARCH, **headers("u-monitor")).json()
+    app = create_app(
+        sample,
+        total_mode=TotalMode.ROCKETCHAT,
+        monitor_rule=MonitorRule.LEGACY,
+        server_tz=ZoneInfo("Pacific/Kiritimati"),
+    )
+    endpoint = ConversationsByAgentEndpoint(
+        reports=ConversationsByAgent(store=sample, total_mode=TotalMode.ROCKETCHAT),
+        authority=RocketChatAuthority(directory=sample, monitor_rule=MonitorRule.LEGACY),
+        server_tz=ZoneInfo("Pacific/Kiritimati"),
+    )
+    with InProcessClient(app) as http:
+        shifted = report(http, MARCH, **headers("u-monitor")).json()
+    assert shifted == endpoint.handle(MARCH, "u-monitor").body
+    assert shifted != plain
+    assert shifted["total"] == sum(row["value"] for row in shifted["data"])
+
+
+def test_the_cache_answers_repeated_reports_without_counting_again(sample):
+    """With cache_ttl the rooms are counted once for the same window, sort and visibility."""
+
+    class Counting(FlakyStore):
+        counted = 0
+
+        def count_conversations(self, window, visibility):
+            Counting.counted += 1
+            return super().count_conversations(window, visibility)
+
+    for ttl, expected in ((None, 3), (60.0, 1)):
+        Counting.counted = 0
+        with InProcessClient(create_app(Counting(sample), cache_ttl=ttl)) as http:
+            bodies = [report(http, MARCH, **headers("u-manager")).json() for _ in range(3)]
+        assert Counting.counted == expected
+        assert bodies[0] == bodies[1] == bodies[2]
