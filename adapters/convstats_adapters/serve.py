@@ -63,9 +63,9 @@ def add_command(commands: Any, *, zone: Callable[[str], tzinfo]) -> None:
         "serve",
         help="serve the report over HTTP, as Rocket.Chat's endpoint, with its token sign-in",
         description=(
-            "Answer GET /api/v1/livechat/analytics/dashboards/conversations-by-agent over "
-            "HTTP with upstream's statuses and bodies. Callers sign in as in Rocket.Chat: "
-            "the headers X-User-Id and X-Auth-Token (a login or personal access token)."
+            "Answer GET /api/v1/livechat/analytics/dashboards/conversations-by-agent over\n"
+            "HTTP with upstream's statuses and bodies. Callers sign in as in Rocket.Chat,\n"
+            "with the headers X-User-Id and X-Auth-Token (a login or personal access token)."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
