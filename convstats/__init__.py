@@ -15,7 +15,7 @@ from convstats.model import AgentRow, MonitorRule, Report, TimeWindow, TotalMode
 from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject reads it)
 
 __all__ = [
     "AgentRow",

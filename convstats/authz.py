@@ -24,7 +24,12 @@ DEFAULT_GRANTS: dict[str, frozenset[str]] = {
 }
 
 _UNRESTRICTED_ROLES = frozenset({"admin", "livechat-manager"})
-_MONITOR_ROLE = "livechat-monitor"
+#: The roles whose holders see only their units and departments, by rule: upstream's
+#: current rule restricts agents too ("agents don't have units, only departments").
+_RESTRICTED_ROLES = {
+    MonitorRule.CURRENT: frozenset({"livechat-monitor", "livechat-agent"}),
+    MonitorRule.LEGACY: frozenset({"livechat-monitor"}),
+}
 
 
 @attrs.define(kw_only=True)
@@ -32,9 +37,10 @@ class RocketChatAuthority:
     """Rocket.Chat's role model, read through a :class:`~convstats.ports.Directory`.
 
     A caller is a ``users`` document; a permission is held when one of the caller's roles is
-    granted it. Monitors (``livechat-monitor`` without ``admin`` or ``livechat-manager``) see
-    only the rooms of their units and departments, under ``monitor_rule``, once the workspace
-    has units at all.
+    granted it. Once the workspace has units at all, a monitor (and, under the current rule,
+    an agent who holds the permission) without ``admin`` or ``livechat-manager`` sees only the
+    rooms of their units and departments, as ``monitor_rule`` defines them
+    (docs/behaviour.md#who-sees-what).
     """
 
     directory: Directory
@@ -60,9 +66,9 @@ class RocketChatAuthority:
             raise PermissionDenied(permission)
 
     def visibility(self, caller: Caller) -> Visibility:
-        """Everything, unless the caller is a monitor in a workspace with units."""
+        """Everything, unless the rule restricts the caller's roles in a workspace with units."""
         if (
-            _MONITOR_ROLE not in caller.roles
+            caller.roles.isdisjoint(_RESTRICTED_ROLES[self.monitor_rule])
             or not caller.roles.isdisjoint(_UNRESTRICTED_ROLES)
             or not self.directory.has_units()
         ):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import calendar
-import re
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timezone, tzinfo
 
 from convstats.errors import InvalidDate
-from convstats.model import TimeWindow, to_bson_precision
+from convstats.model import TimeWindow
+from convstats.moment_dates import parse_moment
 
 __all__ = [
     "END_INVALID",
@@ -34,18 +34,6 @@ MAX_YEARS = 1.01
 EARLIEST = datetime(2, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
-_ISO_8601 = re.compile(
-    r"""
-    (?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})
-    (?:
-        [T\ ](?P<hour>\d{2}):(?P<minute>\d{2})
-        (?::(?P<second>\d{2})(?:[.,](?P<fraction>\d+))?)?
-        (?P<offset>Z|[+-]\d{2}(?::?\d{2})?)?
-    )?
-    """,
-    re.VERBOSE | re.ASCII,
-)
-
 
 def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
     """Parse a request's date: :func:`parse_iso_datetime`, limited to the window's range.
@@ -58,45 +46,17 @@ def parse_instant(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
 
 
 def parse_iso_datetime(raw: str, tz: tzinfo = timezone.utc) -> datetime | None:
-    """Parse an ISO 8601 date or date-time; return an aware UTC datetime or ``None``.
+    """Parse a date as upstream's ``moment(raw)`` does; return an aware UTC datetime or ``None``.
 
-    Accepted: ``YYYY-MM-DD``, optionally followed by ``T`` (or a space) and ``HH:MM``,
-    ``HH:MM:SS`` or ``HH:MM:SS.fff…``, and an offset ``Z``, ``±HH``, ``±HHMM`` or ``±HH:MM``.
-    A value without an offset is read in ``tz``. Digits beyond the millisecond are dropped,
-    as a BSON date keeps milliseconds. Anything else, an impossible calendar value, or an
-    instant outside Python's years 1 to 9999 gives ``None``.
+    Every ISO 8601 form moment.js reads (``2024-03-01``, ``2024-03-01T09:30:00.000Z``,
+    ``20240301T0930+0100``, ``2024-W09-5``, ``2024-061``, ``2024-03``, ``2024`` …) and RFC 2822
+    (``Fri, 01 Mar 2024 09:30:00 +0000``) is accepted, to the millisecond, with the same
+    instant; :mod:`convstats.moment_dates` states the grammar. A value without an offset is
+    read in ``tz``. Anything else, an out-of-range field, or an instant outside Python's years
+    1 to 9999 gives ``None``.
     """
-    match = _ISO_8601.fullmatch(raw)
-    if match is None:
-        return None
-    fields = match.groupdict()
-    fraction = (fields["fraction"] or "0")[:6].ljust(6, "0")
-    try:
-        local = datetime(
-            int(fields["year"]),
-            int(fields["month"]),
-            int(fields["day"]),
-            int(fields["hour"] or 0),
-            int(fields["minute"] or 0),
-            int(fields["second"] or 0),
-            int(fraction),
-        )
-        offset = fields["offset"]
-        zone = tz if offset is None else _offset_zone(offset)
-        return to_bson_precision(local.replace(tzinfo=zone))
-    except (ValueError, OverflowError):
-        return None
-
-
-def _offset_zone(text: str) -> tzinfo:
-    if text == "Z":
-        return timezone.utc
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
-    if minutes >= 60:
-        raise ValueError(f"offset minutes out of range in {text!r}")
-    delta = timedelta(hours=hours, minutes=minutes)
-    return timezone(-delta if text[0] == "-" else delta)
+    parsed = parse_moment(raw, tz)
+    return None if parsed is None else parsed.instant
 
 
 def _start_of_day(moment: datetime, tz: tzinfo) -> datetime:

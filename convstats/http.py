@@ -9,6 +9,8 @@ client sees the same bodies.
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import Mapping
 from datetime import timezone, tzinfo
 from typing import Any
@@ -33,6 +35,7 @@ from convstats.report import ConversationsByAgent
 from convstats.sorting import parse_sort
 
 __all__ = [
+    "STORAGE_UNAVAILABLE",
     "ConversationsByAgentEndpoint",
     "Response",
     "error_response",
@@ -40,6 +43,11 @@ __all__ = [
     "validate_params",
 ]
 
+#: The whole message of a 503: which store failed, and how, is the operator's business (it
+#: goes to the ``convstats`` logger), not the client's.
+STORAGE_UNAVAILABLE = "The data store is unavailable."
+
+_log = logging.getLogger("convstats")
 _REQUIRED = ("start", "end")
 _UTC: tzinfo = timezone.utc
 _ALLOWED = frozenset({"start", "end", "sort"})
@@ -60,16 +68,31 @@ class _Answer:
     tag: str | None = None
     #: Whether the body also names the tag as ``errorType``.
     typed: bool = False
+    #: The body's message whatever the error says; None: the error's own.
+    message: str | None = None
+    #: Further fields of upstream's body; ``"{message}"`` stands for the message.
+    extra: tuple[tuple[str, Any], ...] = ()
 
 
 # Most specific first: the first row whose type the error is an instance of answers it.
 _ANSWERS: tuple[tuple[type[ConvstatsError], _Answer], ...] = (
-    (AuthenticationRequired, _Answer(401)),
+    # The endpoint's OpenAPI document gives the 401 its own fields, status and message;
+    # upstream sends them beside success and error, so that old and new clients read it.
+    (AuthenticationRequired, _Answer(401, extra=(("status", "error"), ("message", "{message}")))),
     (InvalidParams, _Answer(400, "invalid-params", typed=True)),
     (PermissionDenied, _Answer(403, "error-unauthorized")),
-    (InvalidSort, _Answer(400, "error-invalid-sort", typed=True)),
+    # Upstream's failure body copies the error's details.
+    (
+        InvalidSort,
+        _Answer(
+            400,
+            "error-invalid-sort",
+            typed=True,
+            extra=(("details", {"helperMethod": "parseJsonQuery"}),),
+        ),
+    ),
     (InvalidDate, _Answer(400)),
-    (StorageError, _Answer(503)),
+    (StorageError, _Answer(503, message=STORAGE_UNAVAILABLE)),
 )
 _INTERNAL = _Answer(500)
 
@@ -78,13 +101,18 @@ def error_response(error: ConvstatsError) -> Response:
     """The status and body upstream answers ``error`` with.
 
     401 and 403 for the caller, 400 for parameters, sort and dates (with upstream's error
-    tags), 503 for a storage failure, 500 for anything else.
+    tags), 503 for a storage failure (saying only that storage is unavailable), 500 for
+    anything else.
     """
     answer = next((found for kind, found in _ANSWERS if isinstance(error, kind)), _INTERNAL)
-    message = str(error) if answer.tag is None else f"{error} [{answer.tag}]"
+    message = answer.message or str(error)
+    if answer.tag is not None:
+        message = f"{message} [{answer.tag}]"
     body: dict[str, Any] = {"success": False, "error": message}
     if answer.typed:
         body["errorType"] = answer.tag
+    for field, value in answer.extra:
+        body[field] = message if value == "{message}" else copy.deepcopy(value)
     return Response(status=answer.status, body=body)
 
 
@@ -128,7 +156,7 @@ class ConversationsByAgentEndpoint:
     ``server_tz`` is the server's time zone: dates without an offset are read in it, and the
     one-year rule truncates to its days. No room is read until the caller is authenticated
     and permitted and every parameter is valid; a storage failure is answered with 503,
-    never with an empty or partial report.
+    never with an empty or partial report, and logged to the ``convstats`` logger.
     """
 
     reports: ConversationsByAgent
@@ -139,7 +167,11 @@ class ConversationsByAgentEndpoint:
         """Answer one request; ``user_id`` is the authenticated caller, or ``None``."""
         try:
             report = self.report(params, user_id)
-        except (RequestError, StorageError) as error:
+        except RequestError as error:
+            return error_response(error)
+        except StorageError as error:
+            # The store's message says what failed, credentials masked; the client hears less.
+            _log.error("answered 503: %s: %s", type(error).__name__, error)
             return error_response(error)
         return Response(status=200, body=report_body(report))
 

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from convstats.model import AgentCounts, Caller, TimeWindow, UserRecord, Visibility
 
-__all__ = ["Authority", "Directory", "RoomStore", "Workspace"]
+__all__ = ["Authority", "Directory", "RoomStore", "Versioned", "Workspace"]
 
 
 @runtime_checkable
@@ -42,6 +42,27 @@ class RoomStore(Protocol):
         Ids without a ``users`` document, or whose ``name`` is missing, null or not a string,
         are absent from the answer; an empty-string name is present as ``""``.
         Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        """
+        ...
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A store that numbers the states of its data, so that a cache can tell stale answers.
+
+    Optional: a store that has it (the in-memory store) has its changes seen at once by a
+    cached report, since the report puts ``data_version`` in the cache key; a store without
+    it (MongoDB, whose data other programs change) is seen through a cache after ``ttl``.
+    """
+
+    @property
+    def data_version(self) -> int:
+        """A number that takes a value it never had before whenever an answer may change.
+
+        It changes once a change is visible to every query that starts afterwards, and before
+        the call that made the change returns. So a query started after reading it answers
+        from that state or a later one, and a change that has returned is never hidden by an
+        answer computed before it.
         """
         ...
 

@@ -6,7 +6,7 @@ import attrs
 
 from convstats.cache import TTLCache
 from convstats.model import AgentRow, Report, TimeWindow, TotalMode, Visibility
-from convstats.ports import RoomStore
+from convstats.ports import RoomStore, Versioned
 from convstats.sorting import DEFAULT_SORT, Sort, sort_rows
 
 __all__ = ["ConversationsByAgent"]
@@ -19,8 +19,11 @@ class ConversationsByAgent:
     """The report over one store: count, label and sort the conversations of a window.
 
     ``total_mode`` chooses how ``total`` is defined. ``cache``, off by default, remembers
-    reports keyed on the window, the sort and the visibility; give each instance a cache of
-    its own, since the key does not name the store.
+    reports keyed on the window, the sort, the visibility, the total mode and, when the store
+    is :class:`~convstats.ports.Versioned`, its ``data_version``, so that the store's own
+    updates are seen at once. A cache serves one store: it is bound to this report's store,
+    and a report over another store given the same cache raises :class:`ValueError`
+    (docs/behaviour.md#caching).
 
     >>> reports = ConversationsByAgent(store=store)                           # doctest: +SKIP
     >>> reports.report(validate_window(start, end)).rows                      # doctest: +SKIP
@@ -32,6 +35,16 @@ class ConversationsByAgent:
         default=TotalMode.CONVSTATS, validator=attrs.validators.instance_of(TotalMode)
     )
     cache: TTLCache[Report] | None = None
+    # The store last asked whether it is Versioned, and the store again if it is: a Protocol
+    # check costs more than a cache hit.
+    _versioned: tuple[RoomStore, Versioned | None] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        # At construction, so that a cache wired to two stores fails where it is wired.
+        if self.cache is not None:
+            self.cache.bind(self.store)
 
     def report(
         self,
@@ -48,16 +61,27 @@ class ConversationsByAgent:
         applied here: build the window with :func:`convstats.dates.validate_window` to apply
         upstream's. Raises :class:`~convstats.errors.StorageError` when the store fails.
         """
-        if self.cache is None:
-            return self._compute(window, sort, visibility)
-        return self.cache.get_or_compute(
-            (window, sort, visibility, self.total_mode),
-            lambda: self._compute(window, sort, visibility),
+        store, cache = self.store, self.cache
+        if cache is None:
+            return self._compute(store, window, sort, visibility)
+        cache.bind(store)  # again: the store or the cache may have been replaced since
+        checked = self._versioned
+        if checked is None or checked[0] is not store:
+            checked = (store, store if isinstance(store, Versioned) else None)
+            self._versioned = checked
+        versioned = checked[1]
+        # Read before counting: the answer is then of this state or a later one, never older.
+        version = None if versioned is None else versioned.data_version
+        return cache.get_or_compute(
+            (window, sort, visibility, self.total_mode, version),
+            lambda: self._compute(store, window, sort, visibility),
         )
 
-    def _compute(self, window: TimeWindow, sort: Sort, visibility: Visibility) -> Report:
-        counts = self.store.count_conversations(window, visibility)
-        names = self.store.agent_names(tuple(counts.per_agent)) if counts.per_agent else {}
+    def _compute(
+        self, store: RoomStore, window: TimeWindow, sort: Sort, visibility: Visibility
+    ) -> Report:
+        counts = store.count_conversations(window, visibility)
+        names = store.agent_names(tuple(counts.per_agent)) if counts.per_agent else {}
         rows = (
             AgentRow(agent_id=agent_id, label=names.get(agent_id, agent_id), value=value)
             for agent_id, value in counts.per_agent.items()

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, settings
 
 from convstats.ports import Workspace
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.moment_support import SUMMARY, find_moment
 from tests.mongo_support import (
     MONGODB_URI,
     MONGODB_URI_VARIABLE,
@@ -34,6 +35,7 @@ settings.load_profile(
 )
 
 _real_server_outcomes: list[str] = []
+_moment_outcomes: list[str] = []
 _http_server_outcomes: list[str] = []
 #: What the tests marked ``server`` need: the server extra and httpx.
 HTTP_SERVER_MISSING = [
@@ -87,6 +89,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "mongodb" in report.keywords and report.when == "call":
         _real_server_outcomes.append(report.outcome)
+    if "moment" in report.keywords and (report.when == "call" or report.skipped):
+        _moment_outcomes.append(report.outcome)
     if "server" in report.keywords and report.when == "call":
         _http_server_outcomes.append(report.outcome)
 
@@ -102,6 +106,25 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"{MONGODB_URI_VARIABLE} is not set (mongomock stood in for the server)"
         )
     terminalreporter.write_sep("=", line)
+    _moment_summary(terminalreporter)
+    _http_server_summary(terminalreporter)
+
+
+def _moment_summary(terminalreporter: Any) -> None:
+    setup = find_moment()
+    ran, passed = len(_moment_outcomes), _moment_outcomes.count("passed")
+    if isinstance(setup, str):
+        line = f"moment.js oracle tests DID NOT RUN: {setup}"
+    elif not ran:
+        line = f"moment.js oracle tests not selected (moment found in {setup.folder})"
+    else:
+        line = f"moment.js oracle tests RAN ({setup.folder}): {passed}/{ran} passed"
+    terminalreporter.write_sep("=", line)
+    for figures in terminalreporter.config.stash.get(SUMMARY, []):
+        terminalreporter.write_line(f"  moment.js oracle: {figures}")
+
+
+def _http_server_summary(terminalreporter: Any) -> None:
     if HTTP_SERVER_MISSING:
         line = (
             f"HTTP server tests DID NOT RUN: {', '.join(HTTP_SERVER_MISSING)} not installed "

@@ -95,11 +95,26 @@ def test_monitor_scope_legacy_rule():
     )
 
 
-@pytest.mark.parametrize("user", ["mon-admin", "mon-manager", "agent"])
-def test_admins_managers_and_non_monitors_are_unrestricted(user):
-    """Only a plain monitor is restricted."""
-    authority = RocketChatAuthority(directory=store())
-    assert authority.visibility(authority.authenticate(user)) == Visibility.everything()
+@pytest.mark.parametrize("user", ["mon-admin", "mon-manager", "odd"])
+def test_admins_managers_and_others_are_unrestricted(user):
+    """Admins and managers, monitors or not, and callers of no restricted role see everything."""
+    for rule in MonitorRule:
+        authority = RocketChatAuthority(directory=store(), monitor_rule=rule)
+        assert authority.visibility(authority.authenticate(user)) == Visibility.everything()
+
+
+def test_an_agent_is_restricted_to_its_departments_under_the_current_rule():
+    """An agent sees its departments' rooms (current rule) and everything (legacy rule)."""
+    data = store(rocketchat_livechat_department_agents=[{"agentId": "agent", "departmentId": "d2"}])
+    current = RocketChatAuthority(directory=data)
+    assert current.visibility(current.authenticate("agent")) == Visibility(
+        restricted=True,
+        unit_ids={"d2"},
+        department_ids={"d2"},
+        rooms_without_department=True,
+    )
+    legacy = RocketChatAuthority(directory=data, monitor_rule=MonitorRule.LEGACY)
+    assert legacy.visibility(legacy.authenticate("agent")) == Visibility.everything()
 
 
 def test_no_units_means_no_restriction():
@@ -124,14 +139,18 @@ def test_operator_sees_everything():
         ("d2", None, False),
         ("d2", ["u1"], True),  # ancestors decide on their own
         ("d2", "u1", True),  # a scalar is matched as itself
-        (None, None, True),
+        ("missing", None, True),  # no department field at all
+        (None, None, False),  # departmentId: null is a department field, as upstream matches it
+        (None, ["u1"], True),
         (7, None, False),  # an odd department id is never a member
     ],
 )
 def test_visibility_admits(department_id, ancestors, visible):
     """A restricted visibility admits by ancestors, by department, or by having none."""
     visibility = Visibility(restricted=True, unit_ids={"u1"}, department_ids={"d1"})
-    document = {"departmentId": department_id, "departmentAncestors": ancestors}
+    document = {"departmentAncestors": ancestors}
+    if department_id != "missing":
+        document["departmentId"] = department_id
     assert visibility.admits(partition(document)) is visible
 
 

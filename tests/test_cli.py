@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import unicodedata
+import warnings
+from pathlib import Path
 
 import pytest
 
+import convstats
 from convstats_adapters.cli import run
+from convstats_adapters.memory import MemoryStore
 
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "examples/sample"
 MARCH = ["--start", "2024-03-01", "--end", "2024-04-01"]
 
@@ -115,13 +123,17 @@ def test_empty_window_table():
 
 
 def test_csv_rows():
-    """CSV has a header and one label,value row per agent, quoted where needed."""
+    """CSV has a header and one agent_id,label,value row per agent, quoted where needed."""
     status, out, _ = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--format", "csv")
     assert status == 0
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["label", "value"]
+    assert rows[0] == ["agent_id", "label", "value"]
     body = report()
-    assert rows[1:] == [[row["label"], str(row["value"])] for row in body["data"]]
+    assert [row[1:] for row in rows[1:]] == [
+        [row["label"], str(row["value"])] for row in body["data"]
+    ]
+    sams = [agent_id for agent_id, label, _ in rows[1:] if label == "Sam Taylor"]
+    assert sams == ["u-sam1", "u-sam2"]  # two agents of one name, told apart
 
 
 def test_unreadable_data_exits_1(tmp_path):
@@ -211,3 +223,383 @@ def test_invalid_unicode_in_names_does_not_break_output(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["data"] == [{"label": "A\udc80", "value": 1}]
+
+
+def test_json_refusals_print_upstream_bodies():
+    """An unknown user gets upstream's four-field 401 body on stdout in json format."""
+    status, out, _ = cli(
+        "conversations-by-agent", "--data", SAMPLE, *MARCH, "--user", "ghost", "--format", "json"
+    )
+    assert status == 3
+    message = "You must be logged in to do this."
+    assert json.loads(out) == {
+        "success": False,
+        "error": message,
+        "status": "error",
+        "message": message,
+    }
+
+
+def _sample_copy(tmp_path):
+    folder = tmp_path / "sample"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+def test_an_agent_granted_the_report_is_restricted(tmp_path):
+    """Granted the report, an agent sees its departments, not the whole sample."""
+    folder = _sample_copy(tmp_path)
+    (folder / "rocketchat_permissions.json").write_text(
+        json.dumps(
+            {
+                "_id": "view-livechat-reports",
+                "roles": ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"],
+            }
+        )
+    )
+    everything = json.loads(
+        cli("conversations-by-agent", "--data", str(folder), *MARCH, "--format", "json")[1]
+    )
+    agent = json.loads(
+        cli(
+            "conversations-by-agent",
+            "--data",
+            str(folder),
+            *MARCH,
+            "--user",
+            "u-ana",
+            "--format",
+            "json",
+        )[1]
+    )
+    assert agent["success"] is True
+    assert 0 < agent["total"] < everything["total"]
+
+
+def test_a_null_department_room_stays_hidden_from_a_monitor(tmp_path):
+    """A room whose departmentId is null, outside the monitor's units, is not the monitor's."""
+    folder = _sample_copy(tmp_path)
+    before = report("--user", "u-monitor")
+    with (folder / "rocketchat_room.json").open("a") as rooms:
+        room = {
+            "_id": "null-dept",
+            "t": "l",
+            "ts": {"$date": "2024-03-10T10:00:00.000Z"},
+            "servedBy": {"_id": "u-ana"},
+            "departmentId": None,
+        }
+        rooms.write(json.dumps(room) + "\n")
+    after = json.loads(
+        cli(
+            "conversations-by-agent",
+            "--data",
+            str(folder),
+            *MARCH,
+            "--user",
+            "u-monitor",
+            "--format",
+            "json",
+        )[1]
+    )
+    assert after["total"] == before["total"]
+    everything = json.loads(
+        cli("conversations-by-agent", "--data", str(folder), *MARCH, "--format", "json")[1]
+    )
+    assert everything["total"] == report()["total"] + 1
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+def workspace(folder, names, rooms=1):
+    """Write a mongoexport folder where each agent of ``names`` served ``rooms`` rooms."""
+    with (folder / "rocketchat_room.json").open("w") as file:
+        for agent, count in itertools.product(names, range(rooms)):
+            room = {
+                "_id": f"{agent}-{count}",
+                "t": "l",
+                "ts": {"$date": "2024-03-02T00:00:00Z"},
+                "servedBy": {"_id": agent},
+            }
+            file.write(json.dumps(room) + "\n")
+    with (folder / "users.json").open("w") as file:
+        for agent, name in names.items():
+            file.write(json.dumps({"_id": agent, "name": name}) + "\n")
+    return str(folder)
+
+
+CHECKS_BEFORE_READING = """
+import json, os, sys
+from convstats_adapters.cli import run
+
+data = sys.argv[1]
+opened = []
+
+def watch(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        if os.fsdecode(args[0]).startswith(data):
+            opened.append(os.fsdecode(args[0]))
+
+sys.addaudithook(watch)
+answers = []
+for extra in json.loads(sys.argv[2]):
+    del opened[:]
+    argv = ["conversations-by-agent", "--data", data, "--start", "2024-03-01", *extra]
+    answers.append([run(argv, out=open(os.devnull, "w"), err=open(os.devnull, "w")), opened[:]])
+print(json.dumps(answers))
+"""
+
+
+def test_no_file_is_opened_before_every_argument_is_checked(tmp_path):
+    """Bad dates, sort, zone, format or --database end the command before a data file is opened."""
+    data = shutil.copytree(SAMPLE, tmp_path / "sample")
+    bad = [
+        ["--end", "2024-04-01", "--start", "not a date"],
+        ["--end", "yesterday"],
+        ["--end", "2025-06-01"],
+        ["--end", "2024-04-01", "--sort", "{"],
+        ["--end", "2024-04-01", "--tz", "Mars/Olympus"],
+        ["--end", "2024-04-01", "--format", "xml"],
+        ["--end", "2024-04-01", "--database", "rocketchat"],
+    ]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHECKS_BEFORE_READING,
+            str(data),
+            json.dumps([["--end", "2024-04-01"], *bad]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    (good_status, good_opened), *refused = json.loads(result.stdout)
+    assert good_status == 0
+    assert any(path.endswith("rocketchat_room.json") for path in good_opened)  # the hook sees
+    assert refused == [[2, []]] * len(bad)
+
+
+def test_database_needs_mongo():
+    """--database with --data is a usage error instead of being ignored."""
+    status, out, err = cli(
+        "conversations-by-agent", "--data", SAMPLE, *MARCH, "--database", "x", "--format", "json"
+    )
+    assert status == 2
+    assert "--database" in err
+    assert "--mongo" in err
+    assert json.loads(out)["errorType"] == "invalid-params"
+
+
+def test_an_empty_data_path_is_not_the_current_directory():
+    """--data '' is a usage error instead of reading the current directory."""
+    status, _, err = cli("conversations-by-agent", "--data", "", *MARCH)
+    assert status == 2
+    assert "--data: an empty path" in err
+
+
+def test_unrelated_broken_exports_do_not_matter(tmp_path):
+    """A broken export of a collection the report does not read leaves the report as it was."""
+    data = shutil.copytree(SAMPLE, tmp_path / "sample")
+    (data / "rocketchat_message.json").write_text('{"_id": "m1"}\n{"msg": \n')
+    status, out, _ = cli("conversations-by-agent", "--data", str(data), *MARCH, "--format", "json")
+    assert status == 0
+    assert json.loads(out) == report()
+
+
+def test_a_folder_without_rooms_fails(tmp_path):
+    """A folder without the rooms' export exits 1 naming the missing file, never an empty report."""
+    (tmp_path / "rocketchat_room.bson").write_bytes(b"")
+    status, out, err = cli("conversations-by-agent", "--data", str(tmp_path), *MARCH)
+    assert status == 1
+    assert out == ""
+    assert "no rocketchat_room.json" in err
+    assert "mongodump" in err
+    assert err.count("\n") == 1
+
+
+def test_a_closed_pipe_ends_quietly():
+    """When the reader of the output has gone (… | head), the command says nothing on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "convstats", "conversations-by-agent", "--data", SAMPLE, *MARCH],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == 1
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch):
+    """An interrupt while loading exits 130 with one line on stderr and no traceback."""
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MemoryStore, "from_path", interrupted)
+    try:
+        status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    except KeyboardInterrupt:  # would otherwise stop the whole test run
+        pytest.fail("the interrupt escaped the command")
+    assert status == 130
+    assert out == ""
+    assert err.strip() == "convstats: interrupted"
+
+
+def test_unexpected_failures_answer_json_with_a_500_body(monkeypatch):
+    """An unforeseen failure exits 1 with one line, and --format json prints an error body."""
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk\non fire")
+
+    monkeypatch.setattr(MemoryStore, "from_path", broken)
+    status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--format", "json")
+    assert status == 1
+    assert json.loads(out) == {"success": False, "error": "unexpected RuntimeError: disk on fire"}
+    assert err == "convstats: unexpected RuntimeError: disk on fire\n"
+
+
+@pytest.mark.filterwarnings("default::UserWarning")
+def test_library_warnings_are_one_line(monkeypatch):
+    """A warning raised by a library while the command runs is one line on stderr."""
+    load = MemoryStore.from_path
+
+    def noisy(path, **kwargs):
+        warnings.warn("the driver\nsays so", UserWarning, stacklevel=1)
+        return load(path, **kwargs)
+
+    monkeypatch.setattr(MemoryStore, "from_path", noisy)
+    status, _, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    assert status == 0
+    assert err == "convstats: warning: the driver says so\n"
+
+
+def test_progress_on_a_terminal_only(tmp_path):
+    """Loading shows documents read and their rate on a terminal, about once a second."""
+    data = workspace(tmp_path, {"a1": "Ana", "a2": "Bo"}, rooms=1500)
+    argv = ["conversations-by-agent", "--data", data, *MARCH]
+    terminal, out = Terminal(), io.StringIO()
+    ticks = itertools.count(0.0, 0.75)  # seconds, one step per reading of the clock
+    assert run(argv, out=out, err=terminal, clock=lambda: next(ticks)) == 0
+    shown = terminal.getvalue()
+    # 1024 rooms at 0.75 s: too soon; 2048 at 1.5 s: shown; 3000 at 2.25 s: too soon after.
+    assert "reading rocketchat_room: 2,048, 1,365/s" in shown
+    assert "3,000" not in shown
+    assert shown.endswith("\r\x1b[K")  # erased before the report is printed
+    assert "Total: 3000" in out.getvalue()
+    quiet = io.StringIO()
+    assert run(argv, out=io.StringIO(), err=quiet, clock=lambda: next(ticks)) == 0
+    assert quiet.getvalue() == ""
+
+
+HOSTILE = {
+    "u-clear": "\x1b[2J\x1b[HEve",
+    "u-forge": "Mallory\r\nu-x  999",
+    "u-bidi": "\u202etxt.exe",
+    "u-c1": "Del\x7f\x85\x9b",
+    "u-sur": "A\udc80",
+    "u-sep": "Line\u2028Para\u2029",
+}
+WIDE = {"u-cjk": "王小明", "u-emoji": "😀 Joy", "u-mark": "e\u0301lise", "u-long": "A" * 100}
+
+
+def columns(text):
+    """Terminal columns of the test's own names: CJK and emoji take two, the accent none."""
+    return sum(2 if char in "王小明😀" else 0 if char == "\u0301" else 1 for char in text)
+
+
+def test_table_escapes_control_characters(tmp_path):
+    """No name can send a terminal sequence, break a line or reorder text: they show escaped."""
+    data = workspace(tmp_path, HOSTILE)
+    status, out, _ = cli("conversations-by-agent", "--data", data, *MARCH)
+    assert status == 0
+    assert all(
+        unicodedata.category(char) not in ("Cc", "Cs", "Zl", "Zp") for char in out.replace("\n", "")
+    )
+    assert "\u202e" not in out
+    rows = [line for line in out.splitlines() if line.endswith("#")]
+    assert len(rows) == len(HOSTILE)  # no forged row
+    for shown in ("\\x1b[2J\\x1b[HEve", "Mallory\\r\\nu-x  999", "\\u202etxt.exe"):
+        assert shown in out
+    assert "Del\\x7f\\x85\\x9b" in out
+    assert "A\\udc80" in out
+    assert "Line\\u2028Para\\u2029" in out
+
+
+def test_table_columns_stay_aligned_with_wide_and_long_names(tmp_path):
+    """Wide characters count two columns, marks none, and long names end in an ellipsis."""
+    data = workspace(tmp_path, WIDE)
+    status, out, _ = cli("conversations-by-agent", "--data", data, *MARCH)
+    assert status == 0
+    rows = [line for line in out.splitlines() if line.endswith("#")]
+    starts = {columns(line[: line.index("  u-")]) for line in rows}
+    assert len(starts) == 1  # every agent id begins in the same column
+    assert "A" * 39 + "\u2026 " in out
+    assert "A" * 40 not in out
+    assert starts == {40}
+
+
+def test_csv_cells_cannot_run_as_formulas(tmp_path):
+    """Cells a spreadsheet would run as a formula are prefixed with an apostrophe."""
+    names = {
+        "=id": '=HYPERLINK("http://x")',
+        "a-plus": "+1",
+        "a-minus": "-2",
+        "a-at": "@SUM(A1)",
+        "a-tab": "\tTab",
+        "a-cr": "\rCR",
+        "a-plain": "Plain - ok",
+        "a-rows": "Mal\r\nu-x,9",
+    }
+    data = workspace(tmp_path, names)
+    status, out, _ = cli("conversations-by-agent", "--data", data, *MARCH, "--format", "csv")
+    assert status == 0
+    rows = {
+        agent_id: label for agent_id, label, _ in list(csv.reader(io.StringIO(out, newline="")))[1:]
+    }
+    assert rows == {
+        "'=id": '\'=HYPERLINK("http://x")',
+        "a-plus": "'+1",
+        "a-minus": "'-2",
+        "a-at": "'@SUM(A1)",
+        "a-tab": "'\tTab",
+        "a-cr": "'\rCR",
+        "a-plain": "Plain - ok",
+        "a-rows": "Mal\r\nu-x,9",  # one cell, not a forged row
+    }
+
+
+def test_version_and_help_write_to_out():
+    """--version prints the package's version and --help the usage, both exiting 0."""
+    status, out, err = cli("--version")
+    assert (status, out, err) == (0, f"convstats {convstats.__version__}\n", "")
+    status, out, _ = cli("conversations-by-agent", "--help")
+    assert status == 0
+    assert "agent_id,label,value" in out
+
+
+def test_package_metadata():
+    """The package has one version source, its address, its Python versions and the MIT text."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project
+    assert "version" in project["dynamic"]
+    assert project["urls"]["Repository"] == "https://github.com/convstats/convstats"
+    assert {"Homepage", "Issues"} <= set(project["urls"])
+    versions = {c.rsplit(" ", 1)[1] for c in project["classifiers"] if c.count("::") == 2}
+    assert {"3.10", "3.11", "3.12", "3.13"} <= versions
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License\n")
+    assert "Copyright (c) 2026 convstats contributors" in licence
+    assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence

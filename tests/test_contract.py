@@ -264,6 +264,63 @@ def test_no_unit_without_the_type(workspace):
     assert not store.has_units()
 
 
+def _endpoint(store, rule=MonitorRule.CURRENT):
+    return ConversationsByAgentEndpoint(
+        reports=ConversationsByAgent(store=store),
+        authority=RocketChatAuthority(directory=store, monitor_rule=rule),
+    )
+
+
+TWO_DAYS = {"start": "2024-03-01T00:00:00Z", "end": "2024-03-03T00:00:00Z"}
+
+
+def test_a_null_department_is_a_department_field(workspace):
+    """A room with departmentId null reaches a monitor only through its ancestors."""
+    data = {
+        **WORKSPACE,
+        "rocketchat_room": [
+            *WORKSPACE["rocketchat_room"],
+            room("null", at(20), "ana", departmentId=None),
+            room("null-under-eu", at(21), "bo", departmentId=None, departmentAncestors=["eu"]),
+        ],
+    }
+    before = _endpoint(workspace(WORKSPACE)).handle(TWO_DAYS, "mon").body
+    after = _endpoint(workspace(data)).handle(TWO_DAYS, "mon").body
+    assert after["total"] == before["total"] + 1
+    rows = {row["label"]: row["value"] for row in after["data"]}
+    assert rows["bo"] == {row["label"]: row["value"] for row in before["data"]}["bo"] + 1
+    everything = _endpoint(workspace(data)).handle(TWO_DAYS, "boss").body
+    assert everything["total"] == 14
+
+
+def test_an_agent_holding_the_permission_sees_its_departments(workspace):
+    """Under the current rule an agent granted the report sees its departments' rooms only."""
+    data = {
+        **WORKSPACE,
+        "rocketchat_permissions": [
+            {
+                "_id": "view-livechat-reports",
+                "roles": ["admin", "livechat-manager", "livechat-monitor", "livechat-agent"],
+            }
+        ],
+        "rocketchat_livechat_department_agents": [{"agentId": "ana", "departmentId": "support"}],
+    }
+    store = workspace(data)
+    current = _endpoint(store).handle({**TWO_DAYS, "sort": '{"_id": 1}'}, "ana").body
+    # support's rooms (r2, r3, r9) and the rooms without a department (r4, r6, r7, r8, r11)
+    assert current["data"] == [
+        {"label": "Ana", "value": 1},
+        {"label": "bo", "value": 1},
+        {"label": "", "value": 1},
+        {"label": "gone", "value": 1},
+        {"label": "nameless", "value": 1},
+        {"label": "Sam", "value": 1},
+    ]
+    assert current["unspecified"] == 2
+    legacy = _endpoint(store, MonitorRule.LEGACY).handle(TWO_DAYS, "ana").body
+    assert legacy["total"] == 12
+
+
 def _token_entry(token: str, **fields: Any) -> dict[str, Any]:
     return {"hashedToken": hash_login_token(token), **fields}
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import os
+import threading
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -10,7 +14,7 @@ import pytest
 
 from convstats import TimeWindow, Visibility
 from convstats.errors import DataFormatError
-from convstats_adapters.files import DateOutOfRange, load_collections
+from convstats_adapters.files import DateOutOfRange, load_collections, reporting_progress
 from convstats_adapters.memory import MemoryStore
 
 UTC = timezone.utc
@@ -28,6 +32,12 @@ CANONICAL = {
     "ts": {"$date": {"$numberLong": "1704164645678"}},
     "metrics": {"chatDuration": {"$numberDouble": "12.5"}},
 }
+ROOMS_FILE = "rocketchat_room.json"
+
+
+def no_rooms(folder):
+    """Give ``folder`` the (empty) rooms export every export folder needs."""
+    (folder / ROOMS_FILE).write_text("")
 
 
 def test_extended_json_values(tmp_path):
@@ -105,6 +115,7 @@ def test_bad_json_lines_name_file_and_line(tmp_path, content, line, message):
 
 def test_bad_array_file_names_the_line(tmp_path):
     """Invalid JSON in an array file reports the line of the error."""
+    no_rooms(tmp_path)
     path = tmp_path / "users.json"
     path.write_text('[\n  {"_id": "a"},\n  {"_id": }\n]')
     with pytest.raises(DataFormatError) as caught:
@@ -135,12 +146,14 @@ def test_missing_and_empty_paths(tmp_path):
     """A missing path or a directory without exports is an error naming it."""
     with pytest.raises(DataFormatError, match="no such file"):
         load_collections(tmp_path / "nope.json")
-    with pytest.raises(DataFormatError, match="no <collection>\\.json"):
+    with pytest.raises(DataFormatError, match="no rocketchat_room\\.json") as caught:
         load_collections(tmp_path)
+    assert caught.value.path == str(tmp_path)
 
 
 def test_non_utf8_file(tmp_path):
     """Bytes that are not UTF-8 are refused with the file's name."""
+    no_rooms(tmp_path)
     (tmp_path / "users.json").write_bytes(b'{"name": "\xff"}\n')
     with pytest.raises(DataFormatError, match="UTF-8"):
         load_collections(tmp_path)
@@ -183,6 +196,7 @@ def test_odd_documents_never_crash_a_report():
 
 def test_duplicate_user_ids_in_a_file_name_the_file(tmp_path):
     """A file whose users share an _id is refused, naming the path and the id."""
+    no_rooms(tmp_path)
     (tmp_path / "users.json").write_text('{"_id": "ana"}\n{"_id": "ana"}\n')
     with pytest.raises(DataFormatError, match="'ana'") as caught:
         MemoryStore.from_path(tmp_path)
@@ -206,6 +220,7 @@ def test_odd_ids_never_crash_loading():
 
 def test_line_separators_inside_strings_are_not_line_breaks(tmp_path):
     """U+0085, U+2028 and U+2029 inside a JSON Lines string stay part of the string."""
+    no_rooms(tmp_path)
     (tmp_path / "users.json").write_text(
         '{"_id": "u1", "name": "Ana\u0085Bo\u2028Cy\u2029"}\r\n{"_id": "u2"}\n', encoding="utf-8"
     )
@@ -216,6 +231,7 @@ def test_line_separators_inside_strings_are_not_line_breaks(tmp_path):
 
 def test_bad_decimal_is_a_data_error(tmp_path):
     """A $numberDecimal that is not a number string is refused naming the file."""
+    no_rooms(tmp_path)
     (tmp_path / "users.json").write_text('{"n": {"$numberDecimal": [1, 2]}}\n')
     with pytest.raises(DataFormatError, match="numberDecimal"):
         load_collections(tmp_path)
@@ -233,3 +249,194 @@ def test_dates_beyond_python_years_are_kept_and_never_count(tmp_path):
     store = MemoryStore(data)
     assert store.room_count == 3
     assert store.count_conversations(JAN, Visibility.everything()).unspecified == 1
+
+
+def room_lines(count):
+    return "".join(
+        json.dumps({"_id": f"r{n}", "t": "l", "ts": {"$date": "2024-01-02T00:00:00Z"}}) + "\n"
+        for n in range(count)
+    )
+
+
+def test_only_the_reports_collections_are_read(tmp_path):
+    """Files of collections the report does not read are never opened, however broken."""
+    (tmp_path / ROOMS_FILE).write_text(json.dumps(RELAXED) + "\n")
+    (tmp_path / "users.json").write_text('{"_id": "ana", "name": "Ana"}\n')
+    (tmp_path / "rocketchat_message.json").write_text("{not json\n")
+    (tmp_path / "rocketchat_settings.json").write_bytes(b"\xff\xfe")
+    data = load_collections(tmp_path)
+    assert set(data) == {"rocketchat_room", "users"}
+    assert data["users"] == [{"_id": "ana", "name": "Ana"}]
+
+
+def test_a_folder_without_rooms_says_what_is_missing(tmp_path):
+    """A folder without the rooms' export is refused, never read as a workspace without rooms."""
+    (tmp_path / "users.json").write_text('{"_id": "ana"}\n')
+    with pytest.raises(
+        DataFormatError, match=r"no rocketchat_room\.json or rocketchat_room\.json\.gz"
+    ):
+        load_collections(tmp_path)
+
+
+def test_a_mongodump_folder_is_named_as_such(tmp_path):
+    """A mongodump folder of BSON files is refused with how to export the collections instead."""
+    (tmp_path / "rocketchat_room.bson").write_bytes(b"\x05\x00\x00\x00\x00")
+    (tmp_path / "rocketchat_room.metadata.json").write_text("{}")
+    with pytest.raises(DataFormatError, match="mongodump") as caught:
+        load_collections(tmp_path)
+    assert "mongoexport" in str(caught.value)
+    assert "rocketchat_room.json" in str(caught.value)
+
+
+def test_the_folder_above_the_exports_names_the_right_one(tmp_path):
+    """Given the folder above the exports, the error names the folder that holds them."""
+    exports = tmp_path / "rocketchat"
+    exports.mkdir()
+    no_rooms(exports)
+    with pytest.raises(DataFormatError, match="give that folder") as caught:
+        load_collections(tmp_path)
+    assert str(exports) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        json.dumps(RELAXED) + "\n" + json.dumps(CANONICAL) + "\n",
+        json.dumps([RELAXED, CANONICAL]),
+        json.dumps(RELAXED) + "\n",
+    ],
+    ids=["lines", "array", "one-document"],
+)
+def test_one_collections_export_file_asks_for_its_folder(tmp_path, content):
+    """Given rocketchat_room.json itself, the error says to give the folder holding it."""
+    path = tmp_path / ROOMS_FILE
+    path.write_text(content)
+    with pytest.raises(DataFormatError, match="give the folder") as caught:
+        load_collections(path)
+    assert str(tmp_path) in str(caught.value).split(":", 1)[1]
+
+
+def test_a_collections_file_without_rooms_is_refused(tmp_path):
+    """An object of collections without the rooms is refused by name."""
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"users": [], "rocketchat_message": [{"x": 1}]}))
+    with pytest.raises(DataFormatError, match="no 'rocketchat_room' collection"):
+        load_collections(path)
+
+
+def test_a_collections_file_keeps_only_the_reports_collections(tmp_path):
+    """Other collections of an object of collections are left out, whatever their shape."""
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"rocketchat_room": [RELAXED], "rocketchat_message": 5}))
+    assert set(load_collections(path)) == {"rocketchat_room"}
+
+
+def test_gzip_exports_are_read(tmp_path):
+    """<collection>.json.gz files and a gzip-compressed collections file read as plain ones."""
+    with gzip.open(tmp_path / "rocketchat_room.json.gz", "wt") as rooms:
+        rooms.write(json.dumps(RELAXED) + "\n" + json.dumps(CANONICAL) + "\n")
+    with gzip.open(tmp_path / "users.json.gz", "wt") as users:
+        users.write(json.dumps([{"_id": "ana", "name": "Ana"}]))
+    store = MemoryStore.from_path(tmp_path)
+    assert dict(store.count_conversations(JAN, Visibility.everything()).per_agent) == {"ana": 1}
+    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+    single = tmp_path / "data.json.gz"
+    single.write_bytes(gzip.compress(json.dumps({"rocketchat_room": [RELAXED]}).encode()))
+    assert load_collections(single)["rocketchat_room"][0]["_id"] == "r1"
+
+
+def test_a_broken_gzip_file_is_a_data_error(tmp_path):
+    """A truncated gzip export is refused naming the file."""
+    data = gzip.compress(room_lines(200).encode())
+    (tmp_path / "rocketchat_room.json.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataFormatError, match="gzip") as caught:
+        load_collections(tmp_path)
+    assert caught.value.path.endswith("rocketchat_room.json.gz")
+
+
+def test_plain_and_gzip_of_one_collection_are_ambiguous(tmp_path):
+    """Both users.json and users.json.gz in one folder are refused rather than one chosen."""
+    no_rooms(tmp_path)
+    (tmp_path / "users.json").write_text("")
+    (tmp_path / "users.json.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(DataFormatError, match="keep one"):
+        load_collections(tmp_path)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    """A UTF-8 byte order mark before JSON Lines, an array or a collections file is skipped."""
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / ROOMS_FILE).write_bytes(bom + (json.dumps(RELAXED) + "\n").encode())
+    (tmp_path / "users.json").write_bytes(bom + json.dumps([{"_id": "ana"}]).encode())
+    data = load_collections(tmp_path)
+    assert data["rocketchat_room"][0]["_id"] == "r1"
+    assert data["users"] == [{"_id": "ana"}]
+    single = tmp_path / "data.json"
+    single.write_bytes(bom + json.dumps({"rocketchat_room": []}).encode())
+    assert load_collections(single) == {"rocketchat_room": []}
+
+
+@pytest.mark.parametrize("array", [False, True], ids=["lines", "array"])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("1" * 5000, "number too long"), ("[" * 100_000 + "]" * 100_000, "nested too deep")],
+    ids=["long-number", "deep-nesting"],
+)
+def test_absurd_values_are_data_errors_with_their_line(tmp_path, array, value, message):
+    """A 5000-digit number or nesting deeper than the parser goes names its file and line."""
+    document = '{"_id": "r2", "n": ' + value + "}"
+    first = json.dumps(RELAXED)
+    content = f"[{first},\n{document}]" if array else f"{first}\n{document}\n"
+    (tmp_path / ROOMS_FILE).write_text(content)
+    with pytest.raises(DataFormatError, match=message) as caught:
+        load_collections(tmp_path)
+    assert caught.value.line == 2
+    assert caught.value.path == str(tmp_path / ROOMS_FILE)
+
+
+def test_a_device_is_not_a_file():
+    """A character device such as /dev/null is refused as not a regular file."""
+    if not os.path.exists("/dev/null"):
+        pytest.skip("no /dev/null here")
+    with pytest.raises(DataFormatError, match="not a regular file"):
+        load_collections("/dev/null")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    """A FIFO named like an export is refused before anything is read from it."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    fifo = tmp_path / ROOMS_FILE
+    os.mkfifo(fifo)
+
+    def writer():
+        with contextlib.suppress(OSError), open(fifo, "w") as stream:
+            stream.write(json.dumps(RELAXED) + "\n")
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(DataFormatError, match="not a regular file") as caught:
+            load_collections(tmp_path)
+        assert "FIFO" in str(caught.value)
+    finally:
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets the writer finish
+        thread.join(timeout=30)
+        os.close(reader)
+
+
+def test_progress_is_reported_while_reading(tmp_path):
+    """The progress callback hears each collection's count as it grows and when it ends."""
+    (tmp_path / ROOMS_FILE).write_text(room_lines(2500))
+    (tmp_path / "users.json").write_text('{"_id": "ana"}\n')
+    heard = []
+    with reporting_progress(lambda collection, read: heard.append((collection, read))):
+        load_collections(tmp_path)
+    assert heard == [
+        ("rocketchat_room", 1024),
+        ("rocketchat_room", 2048),
+        ("rocketchat_room", 2500),
+        ("users", 1),
+    ]
+    load_collections(tmp_path)
+    assert len(heard) == 4  # outside the block nobody is told

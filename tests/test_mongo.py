@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import mongomock
+import pymongo.collection
+import pymongo.database
 import pytest
 from pymongo import MongoClient, ReadPreference, monitoring
 from pymongo.errors import (
@@ -141,7 +143,7 @@ def test_a_restricted_scope_is_part_of_the_match() -> None:
     clauses = pipeline[0]["$match"]["$or"]
     assert clauses[0] == {"departmentAncestors": {"$in": ["u1"]}}
     assert clauses[1]["departmentId"]["$in"] == ["d1", "d2"]
-    assert clauses[2]["departmentId"]["$eq"] is None
+    assert clauses[2] == {"departmentId": {"$exists": False}}
     only_without = conversations_pipeline(WINDOW, Visibility(restricted=True))
     assert only_without is not None
     assert only_without[0]["$match"]["$or"] == clauses[2:]
@@ -192,7 +194,8 @@ def test_a_real_server_receives_one_aggregate_and_answers_per_agent(real_uri: st
     assert [event.command_name for event in sent] == ["aggregate"]
     pipeline = sent[0].command["pipeline"]
     assert [next(iter(stage)) for stage in pipeline] == ["$match", "$group"]
-    assert sent[0].command["maxTimeMS"] == store.max_time_ms
+    # The driver sends what remains of the call's client-side limit, which max_time_ms sets.
+    assert 0 < sent[0].command["maxTimeMS"] <= store.max_time_ms
     [reply] = [event for event in recorder.replies if event.command_name == "aggregate"]
     assert len(reply.reply["cursor"]["firstBatch"]) == 5
 
@@ -406,6 +409,124 @@ def test_mask_uri_hides_userinfo_and_secret_options() -> None:
     uri = "mongodb://u:p%40ss@h1,h2/rc?replicaSet=rs&authMechanismProperties=AWS_SESSION_TOKEN:t"
     assert mask_uri(uri) == "mongodb://***@h1,h2/rc?replicaSet=rs&authMechanismProperties=***"
     assert mask_uri("mongodb+srv://h/rc") == "mongodb+srv://h/rc"
+
+
+# Each URI holds the secret "S3cr3t" somewhere the driver reads as a credential or would
+# misread; the masked form is what is left.
+MASKED_URIS = {
+    "? in the password": ("mongodb://alice:S3cr3t?x@host/db", "mongodb://***"),
+    "?k=v in the password": ("mongodb://alice:S3cr3t?x=1@host/db", "mongodb://***"),
+    "?k=v after a numeric password": ("mongodb://alice:123?S3cr3t=1@host/db", "mongodb://***"),
+    "/ in the password": ("mongodb://alice:S3/cr3t@host/db", "mongodb://***"),
+    "@ in the password": ("mongodb://alice:S3cr3t@x@host/db", "mongodb://***"),
+    ": in the password": ("mongodb://alice:S3cr3t:x@host/db", "mongodb://***"),
+    "a bare % in the password": ("mongodb://alice:S3cr3t%@host/db", "mongodb://***"),
+    "%-escapes in the password": (
+        "mongodb://alice:S3cr3t%3F%40%3A%2F@h1:27017,h2/db?replicaSet=rs",
+        "mongodb://***@h1:27017,h2/db?replicaSet=rs",
+    ),
+    "a user name alone": ("mongodb://S3cr3t@host/db", "mongodb://***@host/db"),
+    "proxy credentials": (
+        "mongodb://host/db?proxyHost=p.example&proxyUsername=S3cr3t&proxyPassword=S3cr3t2",
+        "mongodb://host/db?proxyHost=***&proxyUsername=***&proxyPassword=***",
+    ),
+    "authMechanismProperties": (
+        "mongodb+srv://u:p@c.example/db?authMechanism=MONGODB-AWS"
+        "&authMechanismProperties=AWS_SESSION_TOKEN:S3cr3t",
+        "mongodb+srv://***@c.example/db?authMechanism=MONGODB-AWS&authMechanismProperties=***",
+    ),
+    "tlsCertificateKeyFilePassword in any case": (
+        "mongodb://host/db?tls=true&TLSCertificateKeyFilePassword=S3cr3t",
+        "mongodb://host/db?tls=true&TLSCertificateKeyFilePassword=***",
+    ),
+    "options separated by ;": (
+        "mongodb://host/db?replicaSet=rs;tlsCertificateKeyFilePassword=S3cr3t",
+        "mongodb://host/db?replicaSet=rs;tlsCertificateKeyFilePassword=***",
+    ),
+    "an option the driver does not know": (
+        "mongodb://host/db?password=S3cr3t",
+        "mongodb://host/db?password=***",
+    ),
+    "not a MongoDB scheme": ("http://alice:S3cr3t@host/db", "http://***"),
+    "no scheme": ("alice:S3cr3t@host/db", "***"),
+}
+
+
+@pytest.mark.parametrize(("uri", "masked"), MASKED_URIS.values(), ids=MASKED_URIS.keys())
+def test_mask_uri_reads_credentials_as_the_driver_does(uri: str, masked: str) -> None:
+    """What the driver would take for a credential is masked, and what it cannot read is too."""
+    assert mask_uri(uri) == masked
+    assert "S3cr3t" not in mask_uri(uri)
+
+
+REFUSED = [
+    "? in the password",
+    "?k=v in the password",
+    "?k=v after a numeric password",
+    "/ in the password",
+    "@ in the password",
+    ": in the password",
+    "a bare % in the password",
+    "a user name alone",
+    "an option the driver does not know",
+    "not a MongoDB scheme",
+    "no scheme",
+]
+BUILT = [
+    "%-escapes in the password",
+    "authMechanismProperties",
+    "tlsCertificateKeyFilePassword in any case",
+    "options separated by ;",
+]
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_a_uri_the_driver_cannot_read_is_refused_without_its_credentials(case: str) -> None:
+    """The error refusing a URI shows it masked, never a credential."""
+    uri, masked = MASKED_URIS[case]
+    with pytest.raises(ValueError, match="URI") as info:
+        MongoStore(uri)
+    assert "S3cr3t" not in str(info.value)
+    assert repr(masked) in str(info.value)
+
+
+@pytest.mark.parametrize("case", BUILT)
+def test_the_repr_of_a_store_over_a_uri_hides_its_secrets(case: str) -> None:
+    """A store's repr shows its URI masked as mask_uri masks it."""
+    uri, masked = MASKED_URIS[case]
+    with MongoStore(uri) as store:
+        assert "S3cr3t" not in repr(store)
+        assert repr(masked) in repr(store)
+
+
+def test_the_repr_of_a_store_over_a_client_hides_its_secrets() -> None:
+    """A passed-in client's secret options are redacted in the store's repr."""
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        "mongodb://alice:S3cr3t@h/rc?authMechanismProperties=AWS_SESSION_TOKEN:S3cr3t2"
+        "&authMechanism=MONGODB-AWS&tlsCertificateKeyFilePassword=S3cr3t3",
+        connect=False,
+    )
+    with client:
+        assert "S3cr3t" not in repr(MongoStore(client))
+
+
+def test_driver_messages_are_redacted_of_the_uris_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A driver message quoting the user or password, escaped or not, is shown masked."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionFailure("auth failed for alice:p@ss-S3cr3t (p%40ss-S3cr3t)")
+
+    # Whichever the store asks first, the ping for a server or the look-up, fails so.
+    monkeypatch.setattr(pymongo.database.Database, "command", fail)
+    monkeypatch.setattr(pymongo.collection.Collection, "find_one", fail)
+    uri = "mongodb://alice:p%40ss-S3cr3t@127.0.0.1:1/rc"
+    with MongoStore(uri) as store, pytest.raises(StorageUnavailable) as info:
+        store.get_user("u1")
+    assert "S3cr3t" not in str(info.value)
+    assert "alice" not in str(info.value)
+    assert "auth failed for ***" in str(info.value)
 
 
 def test_without_pymongo_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

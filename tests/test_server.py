@@ -21,7 +21,12 @@ from convstats import (  # noqa: E402
     RocketChatAuthority,
     TotalMode,
 )
-from convstats.errors import AuthenticationRequired, InvalidParams  # noqa: E402
+from convstats.errors import (  # noqa: E402
+    AuthenticationRequired,
+    InvalidParams,
+    StorageTimeout,
+    StorageUnavailable,
+)
 from convstats.http import error_response  # noqa: E402
 from convstats_adapters.documents import hash_login_token  # noqa: E402
 from convstats_adapters.memory import MemoryStore  # noqa: E402
@@ -276,7 +281,7 @@ def test_a_failing_store_is_a_503_until_it_returns(sample):
         failed = report(http, MARCH, **headers("u-manager"))
         assert (failed.status_code, failed.json()) == (
             503,
-            {"success": False, "error": "the test store is down"},
+            error_response(StorageUnavailable("the test store is down")).body,
         )
         not_ready = http.get(READY_PATH)
         assert (not_ready.status_code, not_ready.json()["status"]) == (503, "unavailable")
@@ -286,7 +291,7 @@ def test_a_failing_store_is_a_503_until_it_returns(sample):
         assert http.get(READY_PATH).status_code == 200
 
 
-def test_a_hanging_store_is_a_503_within_the_timeout_then_recovers(sample):
+def test_a_hanging_store_is_a_503_within_the_timeout_then_recovers(sample, caplog):
     """A store that stops answering gives 503 once the request timeout passes, then 200 again."""
     store = FlakyStore(sample)
     app = create_app(store, timeout=0.2, ready_timeout=0.2, threads=2)
@@ -296,7 +301,8 @@ def test_a_hanging_store_is_a_503_within_the_timeout_then_recovers(sample):
             for _ in range(3):  # more requests than threads: the later ones cannot start
                 response = report(http, MARCH, **headers("u-manager"))
                 assert response.status_code == 503
-                assert "did not answer within 0.2 s" in response.json()["error"]
+                assert response.json() == error_response(StorageTimeout("late")).body
+            assert "StorageTimeout: the store did not answer within 0.2 s" in caplog.text
             assert http.get(READY_PATH).status_code == 503
         finally:
             store.release()

@@ -68,6 +68,7 @@ def test_invalid_sorts_name_the_raw_value(raw):
         "success": False,
         "error": f'Invalid sort parameter provided: "{raw}" [error-invalid-sort]',
         "errorType": "error-invalid-sort",
+        "details": {"helperMethod": "parseJsonQuery"},
     }
 
 

@@ -161,7 +161,8 @@ def test_partitions_follow_monitor_scope(strategy: str) -> None:
         "ana": 2,
         "<unspecified>": 0,
     }
-    assert counts(store, department_ids={"support"}) == {"bo": 2, "<unspecified>": 1}
+    # "null" has a department field (null), so only "none" is a room without a department.
+    assert counts(store, department_ids={"support"}) == {"bo": 1, "<unspecified>": 1}
     assert counts(store, unit_ids={"us"}, rooms_without_department=False) == {
         "bo": 1,
         "<unspecified>": 0,
@@ -441,3 +442,10 @@ def test_without_numpy_auto_explains_the_index(monkeypatch: pytest.MonkeyPatch) 
     store = MemoryStore(many_groups)
     monkeypatch.setitem(sys.modules, "numpy", None)
     assert store.explain(ALL_DAY, Visibility.everything()) is Plan.INDEX
+
+
+def test_the_strategy_is_fixed_at_construction() -> None:
+    """A built store keeps the structures of its strategy, so the strategy cannot change."""
+    store = MemoryStore(strategy="scan")
+    with pytest.raises(AttributeError):
+        store.strategy = "indexed"  # type: ignore[misc]

@@ -6,13 +6,17 @@ Not a test module (pytest does not collect it); ``mypy`` reads it with the packa
 from __future__ import annotations
 
 from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.ports import Authority, Workspace
+from convstats.ports import Authority, Versioned, Workspace
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore
 from convstats_adapters.tokens import ProvenCaller
 
 
 def memory_store_conforms(store: MemoryStore) -> Workspace:
+    return store
+
+
+def memory_store_is_versioned(store: MemoryStore) -> Versioned:
     return store
 
 

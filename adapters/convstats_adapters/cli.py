@@ -2,7 +2,9 @@
 
 It checks every argument before it reads any data, then answers as the endpoint would:
 ``--format json`` prints exactly the endpoint's body, errors included
-(:mod:`convstats.http`), and the exit status follows the answer.
+(:mod:`convstats.http`), and the exit status follows the answer. Whatever the input, it
+never shows a traceback: names from the data are escaped in the table and made inert for
+spreadsheets in CSV, a closed pipe ends it quietly and Ctrl-C with one line.
 """
 
 from __future__ import annotations
@@ -12,12 +14,19 @@ import contextlib
 import csv
 import io
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+import time
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timezone, tzinfo
 from typing import NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
+
+from convstats import __version__
 from convstats.authz import VIEW_LIVECHAT_REPORTS, OperatorAuthority, RocketChatAuthority
 from convstats.dates import window_from_strings
 from convstats.errors import ConvstatsError, InvalidParams, RequestError
@@ -26,7 +35,7 @@ from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
 from convstats.ports import Authority, Workspace
 from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
-from convstats_adapters import serve
+from convstats_adapters import files, serve
 
 __all__ = ["main"]
 
@@ -34,8 +43,14 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_REQUEST = 2
 EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 _BAR_WIDTH = 30
+#: The widest a name or an id is shown in the table, in terminal columns.
+_CELL_WIDTH = 40
+_ELLIPSIS = "\u2026"
+#: Seconds between two progress lines, and before the first one.
+_PROGRESS_INTERVAL = 1.0
 
 _EPILOG = """\
 examples:
@@ -47,7 +62,8 @@ examples:
       --start 2024-03-01 --end 2024-04-01 --user <monitor user id> --format csv
 
 exit status: 0 success; 2 a bad request (400); 3 not authenticated or not permitted
-(401/403); 1 anything else (unreadable data, storage failure), with one line on stderr.
+(401/403); 130 interrupted (Ctrl-C); 1 anything else (unreadable data, storage failure),
+with one line on stderr.
 """
 
 
@@ -75,8 +91,8 @@ def _zone(name: str) -> tzinfo:
         ) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``convstats`` command."""
+def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser and its ``conversations-by-agent`` subparser."""
     parser = _Parser(
         prog="convstats",
         description=(
@@ -84,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
             "conversations-by-agent dashboard report computes them."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     report = commands.add_parser(
         "conversations-by-agent",
@@ -102,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         metavar="PATH",
         help="a JSON file mapping collection names to documents, or a directory of "
-        "mongoexport files named <collection>.json (JSON Lines or --jsonArray)",
+        "mongoexport files named <collection>.json or <collection>.json.gz (JSON Lines or "
+        "--jsonArray); only the report's collections are read, and the rooms must be there",
     )
     source.add_argument(
         "--mongo",
@@ -157,18 +175,80 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["table", "json", "csv"],
         default="table",
         help="table: for people; json: exactly the endpoint's response body; "
-        "csv: label,value rows (default: table)",
+        "csv: agent_id,label,value rows (default: table)",
     )
     serve.add_command(commands, zone=_zone)
-    return parser
+    return parser, report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``convstats`` command."""
+    return _parsers()[0]
+
+
+def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) -> None:
+    """Refuse options that cannot apply together, before anything is opened."""
+    if args.database is not None and args.mongo is None:
+        raise _UsageError("argument --database: only applies with --mongo", report)
+    if args.data == "":  # Path("") is the current directory, which nobody means by it
+        raise _UsageError("argument --data: an empty path", report)
+
+
+@attrs.define
+class _Progress:
+    """Shows on one terminal line how many documents have been read, about once a second.
+
+    Nothing is shown for a load shorter than the interval; :meth:`finish` erases the line.
+    """
+
+    stream: TextIO
+    clock: Callable[[], float]
+    _shown_at: float = attrs.field(init=False)
+    _last_call: float = attrs.field(init=False)
+    _collection: str | None = attrs.field(init=False, default=None)
+    _collection_start: float = attrs.field(init=False)
+    _visible: bool = attrs.field(init=False, default=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._shown_at = self._last_call = self._collection_start = self.clock()
+
+    def __call__(self, collection: str, documents: int) -> None:
+        now = self.clock()
+        if collection != self._collection:
+            # Readers report each collection's end, so the last call is when this one began.
+            self._collection, self._collection_start = collection, self._last_call
+        self._last_call = now
+        if now - self._shown_at < _PROGRESS_INTERVAL:
+            return
+        elapsed = now - self._collection_start
+        rate = f", {documents / elapsed:,.0f}/s" if elapsed > 0 else ""
+        self.stream.write(f"\r\x1b[Kconvstats: reading {collection}: {documents:,}{rate}")
+        self.stream.flush()
+        self._shown_at, self._visible = now, True
+
+    def finish(self) -> None:
+        if self._visible:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._visible = False
+
+
+def _memory_store(path: str, progress: _Progress | None) -> Workspace:
+    from convstats_adapters.memory import MemoryStore
+
+    if progress is None:
+        return MemoryStore.from_path(path)
+    try:
+        with files.reporting_progress(progress):
+            return MemoryStore.from_path(path)
+    finally:
+        progress.finish()  # before any message, which then starts on a clean line
 
 
 @contextlib.contextmanager
-def _open_store(args: argparse.Namespace) -> Iterator[Workspace]:
+def _open_store(args: argparse.Namespace, progress: _Progress | None) -> Iterator[Workspace]:
     if args.data is not None:
-        from convstats_adapters.memory import MemoryStore
-
-        yield MemoryStore.from_path(args.data)
+        yield _memory_store(args.data, progress)
         return
     from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
 
@@ -188,12 +268,80 @@ def _exit_status(status: int) -> int:
     return EXIT_FAILURE
 
 
+# -- names from the data, shown safely -----------------------------------------------------
+
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# Bidirectional overrides, embeddings, isolates and marks: they reorder what follows them,
+# which could make one row read as another.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# Cc: C0, DEL and C1 controls (ESC starts terminal sequences); Cs: lone surrogates, which
+# cannot be written as text; Zl, Zp: line and paragraph separators, which break lines.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _escape(char: str) -> str | None:
+    """How ``char`` is shown when it must not reach the terminal as itself, else ``None``."""
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    if char not in _BIDI_CONTROLS and unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return None
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _columns(char: str) -> int:
+    """The terminal columns ``char`` takes: 0 for marks and joiners, 2 for wide characters."""
+    if char == "\u00ad":
+        return 1  # the soft hyphen: a format character that terminals draw
+    if unicodedata.category(char) in ("Mn", "Me", "Cf") or "\u1160" <= char <= "\u11ff":
+        return 0  # combining marks, variation selectors, zero-width joiners; Hangul jamo vowels
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _cell(text: str, limit: int = _CELL_WIDTH) -> tuple[str, int]:
+    """``text`` made safe for a terminal and at most ``limit`` columns wide, and its width.
+
+    Control characters are shown as escapes; a longer text ends in an ellipsis. Marks stay
+    with the character they modify, so shortening never separates them.
+    """
+    texts: list[str] = []
+    widths: list[int] = []
+    for char in text:
+        escape = _escape(char)
+        if escape is not None:
+            texts.append(escape)
+            widths.append(len(escape))
+        elif (width := _columns(char)) == 0 and texts:
+            texts[-1] += char
+        else:
+            texts.append(char)
+            widths.append(width)
+    total = sum(widths)
+    if total <= limit:
+        return "".join(texts), total
+    used = count = 0
+    while used + widths[count] <= limit - 1:  # bounded: total > limit
+        used += widths[count]
+        count += 1
+    return "".join(texts[:count]) + _ELLIPSIS, used + 1
+
+
+def _padded(cell: tuple[str, int], width: int) -> str:
+    text, used = cell
+    return text + " " * (width - used)
+
+
 def _table(report: Report) -> str:
     window = report.window
     rows = report.rows
-    labels = [row.label if row.label != "" else '""' for row in rows]
-    label_width = max([len("Agent"), *(len(label) for label in labels)])
-    id_width = max([len("Agent id"), *(len(row.agent_id) for row in rows)])
+    labels = [_cell(row.label if row.label != "" else '""') for row in rows]
+    ids = [_cell(row.agent_id) for row in rows]
+    label_width = max([len("Agent"), *(width for _, width in labels)])
+    id_width = max([len("Agent id"), *(width for _, width in ids)])
     digits = max([len("Conversations"), *(len(str(row.value)) for row in rows)])
     peak = max([row.value for row in rows], default=0)
     lines = [
@@ -202,10 +350,11 @@ def _table(report: Report) -> str:
         "",
         f"{'Agent':<{label_width}}  {'Agent id':<{id_width}}  {'Conversations':>{digits}}",
     ]
-    for label, row in zip(labels, rows, strict=True):
+    for label, agent_id, row in zip(labels, ids, rows, strict=True):
         bar = "#" * max(1, round(_BAR_WIDTH * row.value / peak))
         lines.append(
-            f"{label:<{label_width}}  {row.agent_id:<{id_width}}  {row.value:>{digits}}  {bar}"
+            f"{_padded(label, label_width)}  {_padded(agent_id, id_width)}  "
+            f"{row.value:>{digits}}  {bar}"
         )
     if not rows:
         lines.append("(no agent served a conversation in this window)")
@@ -219,11 +368,22 @@ def _table(report: Report) -> str:
     return "\n".join(lines)
 
 
+# A cell starting with one of these is run as a formula by spreadsheets (OWASP's CSV
+# injection advice and ASVS 1.2.10); a leading apostrophe makes it text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def _inert(cell: str) -> str:
+    return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
+
+
 def _csv(report: Report) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["label", "value"])
-    writer.writerows([row.label, row.value] for row in report.rows)
+    # Every text cell quoted: with "\n" line ends, minimal quoting would leave a bare "\r"
+    # in a name unquoted, which spreadsheets read as the start of a new row.
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    writer.writerow(["agent_id", "label", "value"])
+    writer.writerows([_inert(row.agent_id), _inert(row.label), row.value] for row in report.rows)
     return buffer.getvalue().rstrip("\n")
 
 
@@ -238,8 +398,10 @@ def _request(args: argparse.Namespace) -> tuple[Sort, TimeWindow]:
     return parse_sort(args.sort), window_from_strings(args.start, args.end, args.tz)
 
 
-def _report(args: argparse.Namespace, sort: Sort, window: TimeWindow) -> Report:
-    with _open_store(args) as store:
+def _report(
+    args: argparse.Namespace, sort: Sort, window: TimeWindow, progress: _Progress | None
+) -> Report:
+    with _open_store(args, progress) as store:
         authority = _authority(args, store)
         caller = authority.authenticate(args.user)
         authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
@@ -257,20 +419,39 @@ def _wants_json(argv: Sequence[str]) -> bool:
     )
 
 
-def run(
-    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
-    """Run the command with ``argv`` and return its exit status."""
-    out = out or sys.stdout
-    err = err or sys.stderr
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
+def _output(report: Report, form: str) -> str:
+    if form == "json":
+        return json.dumps(report_body(report), ensure_ascii=False)
+    return _csv(report) if form == "csv" else _table(report)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _warning_printer(err: TextIO) -> Callable[..., None]:
+    def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+        # A library's warning (pymongo's, say) as one line, without file and source line.
+        print(f"convstats: warning: {_one_line(str(message))}", file=err)
+
+    return show
+
+
+def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) -> int:
+    parser, command = _parsers()
+    args: argparse.Namespace | None = None
     try:
-        args = parser.parse_args(argv)
+        try:
+            with contextlib.redirect_stdout(out):  # --help and --version write to out
+                args = parser.parse_args(argv)
+        except SystemExit as done:  # --help and --version end the command here
+            return EXIT_OK if done.code is None else int(done.code)
         if args.command == "serve":
-            return serve.run(args, open_store=_open_store, err=err)
+            return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
+        _check_options(args, command)
         sort, window = _request(args)
-        report = _report(args, sort, window)
+        progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
+        text = _output(_report(args, sort, window, progress), args.format)
     except _UsageError as error:
         failed = error.parser or parser
         failed.print_usage(err)
@@ -280,21 +461,52 @@ def run(
         return EXIT_BAD_REQUEST
     except ConvstatsError as error:
         response = error_response(error)
-        if args.format == "json":
+        if args is not None and args.format == "json":
             print(json.dumps(response.body, ensure_ascii=False), file=out)
         if isinstance(error, RequestError):
             print(f"convstats: {response.body['error']} (HTTP {response.status})", file=err)
         else:
-            print(f"convstats: {error}", file=err)
+            print(f"convstats: {_one_line(str(error))}", file=err)
         return _exit_status(response.status)
+    except BrokenPipeError:
+        raise  # the reader of the output went away: main() ends quietly
     except Exception as error:  # a one-line message, never a traceback, whatever failed
-        print(f"convstats: unexpected {type(error).__name__}: {error}", file=err)
+        message = f"unexpected {type(error).__name__}: {_one_line(str(error))}"
+        if args is not None and args.format == "json":
+            body = error_response(ConvstatsError(message)).body  # upstream's 500 body
+            print(json.dumps(body, ensure_ascii=False), file=out)
+        print(f"convstats: {message}", file=err)
         return EXIT_FAILURE
-    if args.format == "json":
-        print(json.dumps(report_body(report), ensure_ascii=False), file=out)
-    else:
-        print(_csv(report) if args.format == "csv" else _table(report), file=out)
+    print(text, file=out)
     return EXIT_OK
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Run the command with ``argv`` and return its exit status.
+
+    ``out`` and ``err`` default to the standard streams; ``clock`` times the progress lines
+    shown on ``err`` while files load, when ``err`` is a terminal.
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(err)
+            return _run(sys.argv[1:] if argv is None else list(argv), out, err, clock)
+    except KeyboardInterrupt:
+        _interrupted(err)
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(err: TextIO) -> None:
+    fresh_line = "\n" if err.isatty() else ""  # on a terminal, after the echoed "^C"
+    print(f"{fresh_line}convstats: interrupted", file=err)
 
 
 def main() -> None:
@@ -304,4 +516,17 @@ def main() -> None:
         # which in JSON output is still the same string, instead of failing mid-report.
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    sys.exit(run())
+    try:
+        status = run()
+        sys.stdout.flush()  # so that a closed pipe shows here, not at the interpreter's exit
+    except BrokenPipeError:
+        # The reader stopped early (`convstats … | head -1`). Python flushes stdout again on
+        # exit, so it is pointed at devnull first, as the Python documentation's SIGPIPE
+        # recipe does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = EXIT_FAILURE
+    except KeyboardInterrupt:
+        _interrupted(sys.stderr)
+        status = EXIT_INTERRUPTED
+    sys.exit(status)

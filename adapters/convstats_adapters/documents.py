@@ -147,15 +147,16 @@ def created_ms(room: Document) -> int | None:
 def partition(room: Document) -> Partition:
     """The room's visibility partition.
 
-    ``departmentId`` counts when it is a string; a missing or null one means the room has no
-    department; any other value (a number, an array) is a department no caller is admitted
-    by. ``departmentAncestors`` matches by its :func:`elements` that are strings.
+    ``departmentId`` counts when it is a string. Only a room without the field has no
+    department, as upstream's ``{departmentId: {$exists: false}}`` has it: ``null``, like any
+    other value that is not a string (a number, an array), is a department no caller is
+    admitted by. ``departmentAncestors`` matches by its :func:`elements` that are strings.
     """
     department = room.get("departmentId")
     return Partition(
         department_id=department if isinstance(department, str) else None,
         ancestors=frozenset(_strings(room.get("departmentAncestors"))),
-        departmentless=department is None,
+        departmentless="departmentId" not in room,
     )
 
 

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote_plus
 
 import attrs
 
@@ -37,8 +37,10 @@ from convstats_adapters.documents import (
 )
 
 try:
+    import pymongo
     from bson import ObjectId
-    from pymongo import MongoClient
+    from bson.errors import BSONError
+    from pymongo import MongoClient, common
     from pymongo.collection import Collection as MongoCollection
     from pymongo.database import Database
     from pymongo.errors import (
@@ -58,6 +60,7 @@ try:
         Secondary,
         SecondaryPreferred,
     )
+    from pymongo.uri_parser import parse_userinfo, split_hosts, split_options
 except ImportError as exc:
     raise MissingDependency("pymongo", "mongo") from exc
 
@@ -67,9 +70,27 @@ Document = dict[str, Any]
 ReadPreferenceMode = Primary | PrimaryPreferred | Secondary | SecondaryPreferred | Nearest
 
 _SCHEMES: Final = ("mongodb://", "mongodb+srv://")
-_SECRET_OPTIONS: Final = frozenset({"authmechanismproperties", "tlscertificatekeyfilepassword"})
+# The options whose values are secrets: the URI options specification's sensitive options, as
+# the driver lists them for its own repr (the names here are the list the specification
+# gives, for drivers that predate it), and authMechanismProperties, which carries AWS session
+# tokens and the like.
+_SECRET_OPTIONS: Final = frozenset(
+    {
+        *getattr(common, "SENSITIVE_OPTIONS_FOR_REPR", ()),
+        "proxyusername",
+        "proxypassword",
+        "tlscertificatekeyfilepassword",
+        "authmechanismproperties",
+    }
+)
+_KNOWN_OPTIONS: Final = frozenset(common.URI_OPTIONS_VALIDATOR_MAP)
 _UNAUTHORIZED_CODES: Final = frozenset({13, 18})  # Unauthorized, AuthenticationFailed
 _MAX_TIME_EXPIRED: Final = 50
+# The largest BSON document: an id whose {_id: id} does not fit (4 bytes of document length,
+# the element's type, name and length, the string's terminator and the document's) was never
+# stored, and asking for it would only fail to encode.
+_MAX_BSON_DOCUMENT: Final = 16 * 1024 * 1024
+_ID_DOCUMENT_OVERHEAD: Final = 15
 #: Where the clients of pymongo's asynchronous API and of Motor are defined.
 _ASYNC_DRIVERS: Final = ("pymongo.asynchronous.", "motor.")
 #: What documents.user_record reads of a ``users`` document.
@@ -117,27 +138,97 @@ def _id_forms(ids: Collection[str]) -> list[str | ObjectId]:
     return forms
 
 
-def mask_uri(uri: str) -> str:
-    """``uri`` with its user name, password and secret options replaced by ``***``."""
+def _storable_id(value: str) -> bool:
+    """Whether ``value`` can be a stored document's ``_id``: valid UTF-8 that BSON can hold."""
+    if len(value) > _MAX_BSON_DOCUMENT:  # each character is at least a byte
+        return False
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: BSON strings are UTF-8
+        return False
+    return size + _ID_DOCUMENT_OVERHEAD <= _MAX_BSON_DOCUMENT
+
+
+def _whole_number(value: object) -> int | None:
+    """A count as the report needs it: an int, from an int or an integral double; else None."""
+    # Servers that speak the protocol without being MongoDB may sum in doubles.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return int(value) if isinstance(value, int) and value >= 0 else None
+
+
+@attrs.frozen
+class _UriParts:
+    """A MongoDB URI as the driver reads it, for messages: its masked text and its secrets.
+
+    ``parsed`` is false when the driver's parser refuses the URI, or when it would read part
+    of a password as the database or an option (see :func:`mask_uri`); the masked text then
+    keeps the scheme only, and ``reason`` is the parser's message when it cannot quote a
+    credential (the URI has no ``@``), else None.
+    """
+
+    masked: str
+    secrets: tuple[str, ...] = ()
+    query: str = ""
+    option_names: frozenset[str] = frozenset()
+    parsed: bool = True
+    reason: str | None = None
+
+
+def _read_uri(uri: str) -> _UriParts:
     scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    authority_and_path, qmark, query = rest.partition("?")
-    at = authority_and_path.rfind("@")
-    if at >= 0:
-        authority_and_path = "***" + authority_and_path[at:]
-    if query:
-        query = "&".join(
-            f"{part.partition('=')[0]}=***"
-            if part.partition("=")[0].lower() in _SECRET_OPTIONS
-            else part
-            for part in query.split("&")
-        )
-    return f"{scheme}://{authority_and_path}{qmark}{query}"
+    unreadable = f"{scheme}://***" if sep else "***"
+    if not uri.startswith(_SCHEMES):
+        return _UriParts(masked=unreadable, parsed=False)
+    # Where pymongo.uri_parser.parse_uri cuts a URI: the options after the first "?", the
+    # database after the first "/" before them, the user information before the last "@".
+    hosts_and_database, qmark, query = rest.partition("?")
+    host_part, slash, database = hosts_and_database.partition("/")
+    userinfo, at, hosts = host_part.rpartition("@")
+    if "@" in database or "@" in query:
+        # The driver would take a "/" or "?" of the password for the end of the hosts.
+        return _UriParts(masked=unreadable, parsed=False)
+    try:
+        user, password = parse_userinfo(userinfo) if at else ("", "")
+        split_hosts(hosts, default_port=None)
+        options = split_options(query, validate=False, normalize=False) if query else {}
+    except (PyMongoError, ValueError) as exc:
+        reason = None if "@" in uri else str(exc)
+        return _UriParts(masked=unreadable, parsed=False, reason=reason)
+    secrets = {userinfo, user, password, *userinfo.split(":", 1)} if at else set()
+    # The parser accepted the options as key=value pairs joined by one delimiter, so each
+    # piece below is one option as written; its value is masked when it is a secret, or when
+    # the driver does not know the option (it may be credential text).
+    delimiter = "&" if "&" in query else ";"
+    pieces = []
+    for piece in query.split(delimiter) if options else ():
+        name, _, value = piece.partition("=")
+        if name.lower() in _SECRET_OPTIONS or name.lower() not in _KNOWN_OPTIONS:
+            secrets |= {value, unquote_plus(value)}
+            piece = f"{name}=***"
+        pieces.append(piece)
+    masked = f"{scheme}://{'***@' if at else ''}{hosts}{slash}{database}{qmark}"
+    return _UriParts(
+        masked=masked + delimiter.join(pieces),
+        # Longest first, so that a secret holding another is replaced whole.
+        secrets=tuple(sorted(filter(None, secrets), key=len, reverse=True)),
+        query=query,
+        option_names=frozenset(name.lower() for name in options),
+    )
 
 
-def _uri_option_names(uri: str) -> frozenset[str]:
-    return frozenset(name.lower() for name, _ in parse_qsl(urlsplit(uri).query))
+def mask_uri(uri: str) -> str:
+    """``uri`` with its user information and secret options replaced by ``***``.
+
+    The URI is read with the driver's own parser, so that what the driver takes for the
+    password is what is masked. A URI the parser refuses keeps only its scheme
+    (``mongodb://***``), and so does one with an ``@`` in its database or options: the mark of
+    a ``/`` or ``?`` left unescaped in a password, where the driver would end the hosts. The
+    values of options the driver does not know are masked too.
+    """
+    return _read_uri(uri).masked
 
 
 def _check_client_or_uri(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -173,6 +264,7 @@ def _check_database(_instance: object, attribute: attrs.Attribute[Any], value: A
 
 
 def _repr_target(value: Any) -> str:
+    # A client's own repr lists its options, with the secret ones redacted by the driver.
     return repr(mask_uri(value)) if isinstance(value, str) else repr(value)
 
 
@@ -184,8 +276,19 @@ class MongoStore:
     ``mongodb+srv://`` URI (the store builds a client and :meth:`close` closes it).
     ``database`` defaults to the URI's or the client's default database. Counting is one
     aggregation on the server; reads go to ``read_preference`` (a secondary when there is
-    one, as upstream) and stop after ``max_time_ms``. Driver failures are raised as
-    :class:`~convstats.errors.StorageError` subclasses.
+    one, as upstream).
+
+    Every call ends within ``max_time_ms``: the client gives up at that deadline (pymongo's
+    client-side operation timeout: ``timeoutMS`` on a client the store builds, and
+    ``pymongo.timeout()`` around each whole call, its ``getMore`` batches included), and the
+    server is told to stop there too (``maxTimeMS``), so a server that accepts a query and
+    then stalls ends the call as :class:`~convstats.errors.StorageTimeout`. A ``timeoutMS``
+    that the URI or a passed-in client sets is the client's bound instead; ``timeoutMS=0``
+    lifts it and leaves ``max_time_ms`` to the server. While no server is known, a call waits
+    for one at most ``server_selection_timeout_ms`` (the client's own setting for a passed-in
+    client). Driver failures, unreadable replies included, are raised as
+    :class:`~convstats.errors.StorageError` subclasses; a URI or option the driver cannot use
+    is a ``ValueError`` at construction.
     """
 
     client_or_uri: MongoClient[Document] | str = attrs.field(
@@ -202,15 +305,19 @@ class MongoStore:
     server_selection_timeout_ms: int = attrs.field(default=5_000, validator=_check_positive_int)
     connect_timeout_ms: int = attrs.field(default=5_000, validator=_check_positive_int)
 
+    _uri: _UriParts | None = attrs.field(init=False, repr=False)
     _client: MongoClient[Document] = attrs.field(init=False, repr=False)
     _owns_client: bool = attrs.field(init=False, repr=False)
     _db: Database[Document] = attrs.field(init=False, repr=False)
+    _limit: float = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.client_or_uri, str):
-            self._client = self._build_client(self.client_or_uri)
+            self._uri = _read_uri(self.client_or_uri)
+            self._client = self._build_client(self.client_or_uri, self._uri)
             self._owns_client = True
         else:
+            self._uri = None
             self._client = self.client_or_uri
             self._owns_client = False
         try:
@@ -218,25 +325,36 @@ class MongoStore:
         except BaseException:
             self.close()
             raise
+        self._limit = self._call_limit()
 
-    def _build_client(self, uri: str) -> MongoClient[Document]:
+    def _build_client(self, uri: str, parts: _UriParts) -> MongoClient[Document]:
+        if not parts.parsed:
+            reason = parts.reason or (
+                "the driver cannot read it (its reason is not shown: it may quote the "
+                "password); a user name or password must percent-escape : / ? # [ ] @ and % "
+                "(urllib.parse.quote_plus)"
+            )
+            raise ValueError(f"invalid MongoDB URI {parts.masked!r}: {reason}")
         # Options the URI sets win: pymongo would let keyword arguments override them.
-        given = _uri_option_names(uri)
         options: dict[str, Any] = {
             name: value
             for name, value in (
                 ("serverSelectionTimeoutMS", self.server_selection_timeout_ms),
                 ("connectTimeoutMS", self.connect_timeout_ms),
+                ("timeoutMS", self.max_time_ms),
             )
-            if name.lower() not in given
+            if name.lower() not in parts.option_names
         }
         try:
+            if parts.query:
+                # The client only warns about an option it does not know or a value it
+                # cannot use, and goes on without it (tls=ture would connect in the clear).
+                split_options(parts.query, validate=True, warn=False)
             # connect=False: no I/O (not even the SRV look-up) before the first query.
             return MongoClient(uri, tz_aware=True, connect=False, **options)
-        except ConfigurationError as exc:
-            raise ValueError(
-                f"invalid MongoDB URI {mask_uri(uri)!r}: {self._redact(str(exc))}"
-            ) from exc
+        except (PyMongoError, ValueError, TypeError, OSError) as exc:
+            # OSError: a TLS certificate, key or CA file that cannot be read.
+            raise ValueError(f"invalid MongoDB URI {parts.masked!r}: {self._redact(exc)}") from exc
 
     def _open_database(self) -> Database[Document]:
         try:
@@ -252,6 +370,14 @@ class MongoStore:
         except InvalidName as exc:
             raise ValueError(f"invalid database name {self.database!r}: {exc}") from exc
         return database.with_options(read_preference=self.read_preference)
+
+    def _call_limit(self) -> float:
+        """Seconds each call may take on the client's side; 0: as long as it takes."""
+        # A stand-in client (mongomock) has no such option; pymongo.timeout is inert there.
+        configured = self._client.options.timeout if isinstance(self._client, MongoClient) else None
+        if configured is None:
+            return self.max_time_ms / 1000
+        return configured  # timeoutMS=0 asks for no limit, as pymongo.timeout(0) does
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -285,35 +411,56 @@ class MongoStore:
 
     @property
     def _target(self) -> str:
-        if isinstance(self.client_or_uri, str):
-            return mask_uri(self.client_or_uri)
+        if self._uri is not None:
+            return self._uri.masked
         return f"{type(self._client).__name__} {self.database or '(default database)'}"
 
-    def _redact(self, text: str) -> str:
+    def _redact(self, exc: BaseException) -> str:
         # Driver messages are not known to echo credentials; this makes sure of it.
-        if isinstance(self.client_or_uri, str):
-            authority = self.client_or_uri.partition("://")[2].partition("?")[0]
-            userinfo = authority[: max(authority.rfind("@"), 0)]
-            password = userinfo.partition(":")[2]
-            for secret in (userinfo, password, unquote(password)):
-                if secret:
-                    text = text.replace(secret, "***")
+        text = str(exc)
+        for secret in self._uri.secrets if self._uri is not None else ():
+            text = text.replace(secret, "***")
         return text
 
     @contextlib.contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
+    def _translated(self, action: str, *, bounded: bool = True) -> Iterator[None]:
+        """Bound the block by the call's time limit and raise its failures as StorageError.
+
+        ``bounded=False`` lifts the client-side limit, for an index build that takes the time
+        it takes.
+        """
         try:
-            yield
-        except PyMongoError as exc:
+            with pymongo.timeout(self._limit if bounded else 0):
+                if isinstance(self._client, MongoClient):  # not a stand-in such as mongomock
+                    self._await_server()
+                yield
+        except StorageError:
+            raise
+        except Exception as exc:  # whatever the driver raises on a bad reply is a failure too
             raise self._storage_error(action, exc) from exc
 
-    def _storage_error(self, action: str, exc: PyMongoError) -> StorageError:
-        detail = self._redact(str(exc))
+    def _await_server(self) -> None:
+        """Make sure a server to read from is known, waiting no longer than server selection may.
+
+        Within a time limit, pymongo waits for a server as long as the limit lasts, not
+        serverSelectionTimeoutMS; without this, a call to an unreachable server would take the
+        whole of max_time_ms to fail. A ping costs a round trip only while no server is known.
+        """
+        client = self._client
+        known = client.topology_description.has_readable_server(self.read_preference)
+        if not known:
+            with pymongo.timeout(client.options.server_selection_timeout):
+                self._db.command("ping", read_preference=self.read_preference)
+
+    def _storage_error(self, action: str, exc: Exception) -> StorageError:
+        detail = self._redact(exc)
         where = f"MongoDB ({self._target}) {action}"
         if isinstance(exc, ExecutionTimeout) or (
             isinstance(exc, OperationFailure) and exc.code == _MAX_TIME_EXPIRED
         ):
-            return StorageTimeout(f"{where}: exceeded max_time_ms={self.max_time_ms}: {detail}")
+            return StorageTimeout(
+                f"{where}: exceeded the time limit ({self._limit_text}): {detail}"
+            )
         if isinstance(exc, OperationFailure) and (
             exc.code in _UNAUTHORIZED_CODES or "not authorized" in str(exc).lower()
         ):
@@ -321,10 +468,22 @@ class MongoStore:
         if isinstance(exc, NetworkTimeout):
             # pymongo raises the same NetworkTimeout for a connect and for a reply that
             # came too late; before a server is selected the failure is a selection timeout.
-            return StorageTimeout(f"{where}: the server did not answer in time: {detail}")
+            return StorageTimeout(
+                f"{where}: the server did not answer in time ({self._limit_text}): {detail}"
+            )
         if isinstance(exc, ConnectionFailure):
             return StorageUnavailable(f"{where}: server unavailable: {detail}")
+        if isinstance(exc, BSONError):
+            return StorageError(f"{where}: unreadable BSON ({type(exc).__name__}): {detail}")
         return StorageError(f"{where}: {type(exc).__name__}: {detail}")
+
+    @property
+    def _limit_text(self) -> str:
+        limit = f"{round(self._limit * 1000)} ms" if self._limit else "none"
+        return f"max_time_ms={self.max_time_ms}, client limit {limit}"
+
+    def _malformed(self, action: str, problem: str) -> StorageError:
+        return StorageError(f"MongoDB ({self._target}) {action}: malformed reply: {problem}")
 
     def _collection(self, name: str) -> MongoCollection[Document]:
         return self._db.get_collection(name)
@@ -348,22 +507,31 @@ class MongoStore:
         pipeline = conversations_pipeline(window, visibility)
         if pipeline is None:
             return AgentCounts()
+        action = f"aggregate on {ROOMS}"
+        with self._translated(action):
+            groups = list(self._collection(ROOMS).aggregate(pipeline, maxTimeMS=self.max_time_ms))
         per_agent: dict[str, int] = {}
         unspecified = 0
-        with self._translated(f"aggregate on {ROOMS}"):
-            for group in self._collection(ROOMS).aggregate(pipeline, maxTimeMS=self.max_time_ms):
-                agent, count = group["_id"], group["conversations"]
-                if isinstance(agent, str):
-                    per_agent[agent] = count
-                else:
-                    unspecified += count
+        for group in groups:
+            if not isinstance(group, Mapping) or "_id" not in group:
+                fields = sorted(group) if isinstance(group, Mapping) else type(group).__name__
+                raise self._malformed(action, f"a group without _id ({fields})")
+            count = _whole_number(group.get("conversations"))
+            if count is None:
+                raise self._malformed(action, f"a count of {group.get('conversations')!r:.40}")
+            agent = group["_id"]
+            if isinstance(agent, str):
+                per_agent[agent] = per_agent.get(agent, 0) + count
+            else:
+                unspecified += count
         return AgentCounts(per_agent=per_agent, unspecified=unspecified)
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.RoomStore.agent_names`; one ``$in`` look-up."""
-        if not agent_ids:
+        asked = [agent_id for agent_id in agent_ids if _storable_id(agent_id)]
+        if not asked:
             return {}
-        users = self._find(USERS, {"_id": {"$in": _id_forms(agent_ids)}}, ["name"])
+        users = self._find(USERS, {"_id": {"$in": _id_forms(asked)}}, ["name"])
         names: dict[str, str] = {}
         for user in users:
             user_id, name = document_id(user.get("_id")), user.get("name")
@@ -374,12 +542,23 @@ class MongoStore:
     # -- Directory ---------------------------------------------------------------------------
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        """See :meth:`convstats.ports.Directory.get_user`."""
+        """See :meth:`convstats.ports.Directory.get_user`.
+
+        None, without a query, for an id no document can have: one that is not valid UTF-8
+        (a lone surrogate) or that BSON cannot hold.
+        """
+        if not _storable_id(user_id):
+            return None
         user = self._find_one(USERS, {"_id": {"$in": _id_forms([user_id])}}, _USER_FIELDS)
         return None if user is None else user_record(user_id, user)
 
     def user_with_token(self, user_id: str, hashed_token: str) -> UserRecord | None:
-        """See :meth:`convstats.ports.Directory.user_with_token`; one look-up on ``_id``."""
+        """See :meth:`convstats.ports.Directory.user_with_token`; one look-up on ``_id``.
+
+        None, without a query, for an id or a hash no document can hold (as :meth:`get_user`).
+        """
+        if not (_storable_id(user_id) and _storable_id(hashed_token)):
+            return None
         # documents.login_token_hashes: an equality on the dotted path walks the arrays on
         # the way and matches an array's elements, as that function reads the document.
         # The tokens themselves are never projected.
@@ -407,6 +586,8 @@ class MongoStore:
         return self._pairs(DEPARTMENT_AGENTS, "agentId", user_id, "departmentId")
 
     def _pairs(self, name: str, key: str, user_id: str, value: str) -> frozenset[str]:
+        if not _storable_id(user_id):
+            return frozenset()
         documents = self._find(name, {key: {"$eq": user_id, **_NOT_ARRAY}}, [value])
         return frozenset(doc[value] for doc in documents if isinstance(doc.get(value), str))
 
@@ -432,10 +613,11 @@ class MongoStore:
         - ``t_1_ts_1``: this store's count, an equality on ``t`` and a range on ``ts`` that
           covers assigned and unassigned rooms alike.
 
-        Returns the index names. Existing identical indexes are left as they are.
+        Returns the index names. Existing identical indexes are left as they are. Unlike the
+        reads, the builds have no time limit: on a large collection they take minutes.
         """
         rooms = self._collection(ROOMS)
-        with self._translated(f"create_index on {ROOMS}"):
+        with self._translated(f"create_index on {ROOMS}", bounded=False):
             return [
                 rooms.create_index(
                     [("servedBy", 1), ("ts", 1)],
@@ -476,6 +658,6 @@ def _visibility_clauses(visibility: Visibility) -> list[Document]:
     if visibility.department_ids:
         clauses.append({"departmentId": {"$in": sorted(visibility.department_ids), **_NOT_ARRAY}})
     if visibility.rooms_without_department:
-        # {$eq: null} matches a missing field and null (and arrays holding null: guarded).
-        clauses.append({"departmentId": {"$eq": None, **_NOT_ARRAY}})
+        # Upstream's own clause: only a room without the field has no department.
+        clauses.append({"departmentId": {"$exists": False}})
     return clauses

@@ -116,6 +116,8 @@ def add_command(commands: Any, *, zone: Callable[[str], tzinfo]) -> None:
         help="remember each report this long, per visibility, as upstream does for 60 s "
         "(default: no cache)",
     )
+    # The command line's error paths read the output format of the report command.
+    serve.set_defaults(format=None)
     serve.add_argument(
         "--timeout",
         type=_seconds,

@@ -117,6 +117,13 @@ def _answer(response: Response) -> _JSON:
     return _JSON(response.body, status_code=response.status, headers=_NO_STORE)
 
 
+def _unavailable(error: StorageError) -> Response:
+    # As the endpoint does: the detail (which store, how it failed) is the operator's, in the
+    # log; the client hears that storage is unavailable.
+    _logger.error("answered 503: %s: %s", type(error).__name__, error)
+    return error_response(error)
+
+
 @attrs.define(kw_only=True)
 class ConversationsService:
     """What the service answers, without HTTP: a login token, then the endpoint.
@@ -136,8 +143,10 @@ class ConversationsService:
         """
         try:
             caller = self.tokens.authenticate_token(user_id, token)
-        except (AuthenticationRequired, StorageError) as error:
+        except AuthenticationRequired as error:
             return error_response(error)
+        except StorageError as error:
+            return _unavailable(error)
         endpoint = ConversationsByAgentEndpoint(
             reports=self.reports,
             authority=self.tokens.authority_for(caller),
@@ -206,7 +215,7 @@ class _Routes:
         try:
             response = await self.calls.run(lambda: self.service.answer(params, user_id, token))
         except StorageError as error:  # the store did not answer in time
-            response = error_response(error)
+            response = _unavailable(error)
         except Exception:  # never a traceback to the client; the log says what failed
             _logger.exception("the report failed unexpectedly")
             response = error_response(ConvstatsError(_INTERNAL_ERROR))
@@ -222,7 +231,8 @@ class _Routes:
         try:
             await self.calls.run(self.service.check_ready, timeout=self.ready_timeout)
         except StorageError as error:
-            body = {"status": "unavailable", "error": str(error)}
+            _logger.warning("not ready: %s: %s", type(error).__name__, error)
+            body = {"status": "unavailable", "error": error_response(error).body["error"]}
             return _JSON(body, status_code=503, headers=_NO_STORE)
         return _JSON({"status": "ready"}, headers=_NO_STORE)
 

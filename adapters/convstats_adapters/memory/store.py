@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from typing import Any
@@ -44,11 +45,7 @@ def _by_id(documents: Iterable[Document], collection: str) -> dict[str, Document
     return index
 
 
-def _strategy(_instance: object, _attribute: attrs.Attribute[str], name: str) -> None:
-    counting.check_strategy(name)
-
-
-@attrs.define(init=False)
+@attrs.define(init=False, eq=False)
 class MemoryStore:
     """Rocket.Chat collections in memory; a ``RoomStore`` and a ``Directory``.
 
@@ -62,11 +59,17 @@ class MemoryStore:
 
     ``strategy`` names how rooms are counted (all give the same answers; see
     :mod:`convstats_adapters.memory.counting` and :meth:`explain`): ``"scan"``,
-    ``"columnar"`` (extra ``columnar``), ``"indexed"`` or ``"auto"``, the default. Not safe
-    for changes concurrent with queries.
+    ``"columnar"`` (extra ``columnar``), ``"indexed"`` or ``"auto"``, the default.
+
+    Safe for updates concurrent with queries, from any number of threads: one lock is held by
+    each update and each count, so a query sees the rooms before or after every update, never
+    half way through one, and no update is lost. An update therefore waits for a count that is
+    running (a scan of a million rooms takes about a second; the index, under a millisecond).
+    Each update changes :attr:`data_version`, so that a cached report sees it at once.
     """
 
-    strategy: str = attrs.field(validator=_strategy)
+    #: Fixed at construction: the table keeps the structures this strategy reads.
+    strategy: str = attrs.field(on_setattr=attrs.setters.frozen)
     _table: FactTable = attrs.field(repr=False)
     _users: dict[str, Document] = attrs.field(repr=False)
     #: Each user's hashed login tokens, read once: a sign-in is then one set look-up.
@@ -76,6 +79,14 @@ class MemoryStore:
     _monitored: dict[str, frozenset[str]] = attrs.field(repr=False)
     _agent_departments: dict[str, frozenset[str]] = attrs.field(repr=False)
     _anonymous: Iterator[int] = attrs.field(repr=False, factory=itertools.count)
+    # One lock rather than a readers-writer scheme: counting is Python or numpy work that the
+    # interpreter lock serialises anyway (benchmarks/README.md#updates-concurrent-with-queries).
+    _lock: threading.Lock = attrs.field(repr=False, eq=False, factory=threading.Lock)
+    # Held by an update while it waits for the lock, and passed through by every count before
+    # it takes the lock: without it, threads counting without pause retake the lock the
+    # moment it is released, and an update can wait for hundreds of counts.
+    _turnstile: threading.Lock = attrs.field(repr=False, eq=False, factory=threading.Lock)
+    _version: int = attrs.field(repr=False, eq=False, default=0)
 
     def __init__(
         self,
@@ -135,11 +146,18 @@ class MemoryStore:
 
     def put_room(self, room: Document) -> None:
         """Insert a room, or replace the stored room with the same ``_id``."""
-        self._table.put(self._key(room), room)
+        with self._turnstile, self._lock:
+            self._table.put(self._key(room), room)
+            self._version += 1
 
     def remove_room(self, room_id: object) -> bool:
         """Remove the room with ``_id == room_id``; return whether there was one."""
-        return self._table.remove(doc.id_key(room_id))
+        key = doc.id_key(room_id)
+        with self._turnstile, self._lock:
+            removed = self._table.remove(key)
+            if removed:
+                self._version += 1
+        return removed
 
     def set_served_by(self, room_id: object, agent: Mapping[str, Any] | None) -> None:
         """Transfer a room to ``agent`` (``{"_id": …, "username": …}``), or return it to the queue.
@@ -148,15 +166,27 @@ class MemoryStore:
         unknown room.
         """
         served = None if agent is None else doc.served_agent({"servedBy": agent})
-        self._table.set_agent(doc.id_key(room_id), served)
+        key = doc.id_key(room_id)
+        with self._turnstile, self._lock:
+            self._table.set_agent(key, served)
+            self._version += 1
 
     def __contains__(self, room_id: object) -> bool:
-        return doc.id_key(room_id) in self._table
+        key = doc.id_key(room_id)
+        with self._lock:
+            return key in self._table
+
+    @property
+    def data_version(self) -> int:
+        """Counts the changes made to the rooms; see :class:`convstats.ports.Versioned`."""
+        # Read without the lock: an update changes it under the lock, after the rooms.
+        return self._version
 
     @property
     def room_count(self) -> int:
         """How many rooms the store holds."""
-        return len(self._table)
+        with self._lock:
+            return len(self._table)
 
     def footprint(self) -> Mapping[str, int]:
         """Bytes held for the rooms, by component (a diagnostic for benchmarks).
@@ -164,17 +194,23 @@ class MemoryStore:
         Exact for the machine arrays, an estimate (``sys.getsizeof``) for Python objects
         shared with the caller, such as ``_id`` strings.
         """
-        return self._table.footprint()
+        with self._lock:
+            return self._table.footprint()
 
     def explain(self, window: TimeWindow, visibility: Visibility) -> Plan:
         """Which plan :meth:`count_conversations` takes for this query (nothing is counted)."""
-        return counting.explain(self.strategy, self._table, visibility)
+        with self._lock:
+            return counting.explain(self.strategy, self._table, visibility)
 
     # -- RoomStore -------------------------------------------------------------------------
 
     def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
         """See :meth:`convstats.ports.RoomStore.count_conversations`."""
-        return counting.count(self.strategy, self._table, window, visibility)
+        # Behind an update that waits for the lock, rather than ahead of it (see _turnstile).
+        with self._turnstile:
+            pass
+        with self._lock:
+            return counting.count(self.strategy, self._table, window, visibility)
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.RoomStore.agent_names`."""
