@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -35,6 +36,11 @@ settings.load_profile(
 
 _real_server_outcomes: list[str] = []
 _moment_outcomes: list[str] = []
+_http_server_outcomes: list[str] = []
+#: What the tests marked ``server`` need: the server extra and httpx.
+HTTP_SERVER_MISSING = [
+    name for name in ("starlette", "uvicorn", "httpx") if importlib.util.find_spec(name) is None
+]
 
 Collections = dict[str, list[dict[str, Any]]]
 WorkspaceFactory = Callable[[Collections], Workspace]
@@ -85,6 +91,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _real_server_outcomes.append(report.outcome)
     if "moment" in report.keywords and (report.when == "call" or report.skipped):
         _moment_outcomes.append(report.outcome)
+    if "server" in report.keywords and report.when == "call":
+        _http_server_outcomes.append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -99,6 +107,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
     terminalreporter.write_sep("=", line)
     _moment_summary(terminalreporter)
+    _http_server_summary(terminalreporter)
 
 
 def _moment_summary(terminalreporter: Any) -> None:
@@ -113,3 +122,20 @@ def _moment_summary(terminalreporter: Any) -> None:
     terminalreporter.write_sep("=", line)
     for figures in terminalreporter.config.stash.get(SUMMARY, []):
         terminalreporter.write_line(f"  moment.js oracle: {figures}")
+
+
+def _http_server_summary(terminalreporter: Any) -> None:
+    if HTTP_SERVER_MISSING:
+        line = (
+            f"HTTP server tests DID NOT RUN: {', '.join(HTTP_SERVER_MISSING)} not installed "
+            "(pip install -e '.[server]' --group test)"
+        )
+    elif _http_server_outcomes:
+        passed = _http_server_outcomes.count("passed")
+        line = (
+            f"HTTP server tests RAN under a real uvicorn on 127.0.0.1: "
+            f"{passed}/{len(_http_server_outcomes)} passed"
+        )
+    else:
+        return
+    terminalreporter.write_sep("=", line)

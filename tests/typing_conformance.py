@@ -9,6 +9,7 @@ from convstats.authz import OperatorAuthority, RocketChatAuthority
 from convstats.ports import Authority, Versioned, Workspace
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore
+from convstats_adapters.tokens import ProvenCaller
 
 
 def memory_store_conforms(store: MemoryStore) -> Workspace:
@@ -27,3 +28,7 @@ def authorities_conform(
     rocketchat: RocketChatAuthority, operator: OperatorAuthority
 ) -> tuple[Authority, Authority]:
     return rocketchat, operator
+
+
+def proven_caller_conforms(authority: ProvenCaller) -> Authority:
+    return authority

@@ -35,7 +35,7 @@ from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
 from convstats.ports import Authority, Workspace
 from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
-from convstats_adapters import files
+from convstats_adapters import files, serve
 
 __all__ = ["main"]
 
@@ -177,6 +177,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="table: for people; json: exactly the endpoint's response body; "
         "csv: agent_id,label,value rows (default: table)",
     )
+    serve.add_command(commands, zone=_zone)
     return parser, report
 
 
@@ -445,6 +446,8 @@ def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) 
                 args = parser.parse_args(argv)
         except SystemExit as done:  # --help and --version end the command here
             return EXIT_OK if done.code is None else int(done.code)
+        if args.command == "serve":
+            return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
         _check_options(args, command)
         sort, window = _request(args)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
