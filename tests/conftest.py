@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, settings
 
 from convstats.ports import Workspace
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.browser_support import CHROMIUM
+from tests.browser_support import missing as browser_missing
 from tests.mongo_support import (
     MONGODB_URI,
     MONGODB_URI_VARIABLE,
@@ -33,6 +35,7 @@ settings.load_profile(
 )
 
 _real_server_outcomes: list[str] = []
+_browser_outcomes: list[str] = []
 
 Collections = dict[str, list[dict[str, Any]]]
 WorkspaceFactory = Callable[[Collections], Workspace]
@@ -81,6 +84,8 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if "mongodb" in report.keywords and report.when == "call":
         _real_server_outcomes.append(report.outcome)
+    if "browser" in report.keywords and (report.when == "call" or report.skipped):
+        _browser_outcomes.append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -93,4 +98,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "real MongoDB tests DID NOT RUN: "
             f"{MONGODB_URI_VARIABLE} is not set (mongomock stood in for the server)"
         )
+    terminalreporter.write_sep("=", line)
+    _browser_summary(terminalreporter)
+
+
+def _browser_summary(terminalreporter: Any) -> None:
+    reason = browser_missing()
+    ran, passed = len(_browser_outcomes), _browser_outcomes.count("passed")
+    if reason:
+        line = f"browser tests DID NOT RUN: {reason}"
+    elif not ran:
+        line = "browser tests not selected"
+    else:
+        line = f"browser tests RAN in {CHROMIUM}: {passed}/{ran} passed"
     terminalreporter.write_sep("=", line)
