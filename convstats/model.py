@@ -173,11 +173,15 @@ class AgentCounts:
 
 @attrs.frozen
 class UserRecord:
-    """The fields of a ``users`` document that the report reads."""
+    """The fields of a ``users`` document that the report reads.
+
+    ``active`` is false for a deactivated user, who keeps its name but cannot sign in.
+    """
 
     id: str
     roles: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_strings)
     name: str | None = None
+    active: bool = True
 
 
 @attrs.frozen

@@ -57,7 +57,23 @@ class Directory(Protocol):
         """Return the ``users`` document with ``_id == user_id``, or ``None`` when there is none.
 
         ``roles`` holds the string entries of the document's ``roles`` array (empty when
-        missing); ``name`` is the name when it is a string, else ``None``.
+        missing); ``name`` is the name when it is a string, else ``None``; ``active`` is
+        false only for a document whose ``active`` is ``false`` (a deactivated user).
+        """
+        ...
+
+    def user_with_token(self, user_id: str, hashed_token: str) -> UserRecord | None:
+        """Return the user ``user_id`` when it holds the login token hashed as ``hashed_token``.
+
+        ``hashed_token`` is what Rocket.Chat stores for a login token (the base64 of its
+        SHA-256; ``convstats_adapters.documents.hash_login_token``). The answer is the
+        ``users`` document with ``_id == user_id`` that has an entry of
+        ``services.resume.loginTokens`` whose ``hashedToken`` equals it (personal access
+        tokens live in the same array), read as :meth:`get_user` reads it, ``active``
+        included: a deactivated user is returned, and refusing it is the authority's
+        business. ``None`` when there is no such user, or the token matches none of its
+        entries (another user's token included). The store never returns, logs or keeps
+        any token. Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
         """
         ...
 

@@ -8,6 +8,8 @@ name, an empty name, a deactivated agent, a bot and an agent whose user was dele
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 from datetime import datetime, timedelta, timezone
@@ -70,6 +72,18 @@ USERS = [
     },
     {"_id": "u-plain", "username": "paul", "name": "Paul", "roles": ["user"]},
 ]
+# Plain login tokens (documented in the README): the files hold only their hashes, as
+# Rocket.Chat stores them. u-dana is deactivated, so her token is refused.
+TOKENS = {
+    "u-admin": "sample-admin-token",
+    "u-manager": "sample-manager-token",
+    "u-monitor": "sample-monitor-token",
+    "u-ana": "sample-ana-token",
+    "u-plain": "sample-plain-token",
+    "u-dana": "sample-dana-token",
+}
+# A personal access token lives in the same array, with a name and no expiry.
+PERSONAL_TOKENS = {"u-manager": ("reports", "sample-manager-pat")}
 # Agents and how often each serves; "u-gone" has no users document (a deleted user).
 AGENTS = {
     "u-ana": 9,
@@ -102,6 +116,36 @@ def date(moment: datetime, canonical: bool) -> dict[str, object]:
         millis = int(moment.timestamp() * 1000)
         return {"$date": {"$numberLong": str(millis)}}
     return {"$date": iso(moment)}
+
+
+def hashed(token: str) -> str:
+    """Meteor's Accounts._hashLoginToken: base64 of the SHA-256 of the UTF-8 bytes."""
+    return base64.b64encode(hashlib.sha256(token.encode()).digest()).decode()
+
+
+def users() -> list[dict[str, object]]:
+    documents = []
+    for user in USERS:
+        user_id = str(user["_id"])
+        entries: list[dict[str, object]] = []
+        if user_id in TOKENS:
+            entries.append({"when": date(START, False), "hashedToken": hashed(TOKENS[user_id])})
+        if user_id in PERSONAL_TOKENS:
+            name, token = PERSONAL_TOKENS[user_id]
+            entries.append(
+                {
+                    "hashedToken": hashed(token),
+                    "type": "personalAccessToken",
+                    "createdAt": date(START, False),
+                    "lastTokenPart": token[-6:],
+                    "name": name,
+                    "bypassTwoFactor": False,
+                }
+            )
+        documents.append(
+            {**user, "services": {"resume": {"loginTokens": entries}}} if entries else user
+        )
+    return documents
 
 
 def rooms(rng: random.Random) -> list[dict[str, object]]:
@@ -166,7 +210,7 @@ def main() -> None:
     rng = random.Random(20240301)
     OUT.mkdir(exist_ok=True)
     write("rocketchat_room", rooms(rng))
-    write("users", USERS)
+    write("users", users())
     write("rocketchat_livechat_department", DEPARTMENTS)
     write(
         "rocketchat_livechat_unit_monitors",

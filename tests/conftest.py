@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -36,6 +37,11 @@ settings.load_profile(
 
 _real_server_outcomes: list[str] = []
 _browser_outcomes: list[str] = []
+_http_server_outcomes: list[str] = []
+#: What the tests marked ``server`` need: the server extra and httpx.
+HTTP_SERVER_MISSING = [
+    name for name in ("starlette", "uvicorn", "httpx") if importlib.util.find_spec(name) is None
+]
 
 Collections = dict[str, list[dict[str, Any]]]
 WorkspaceFactory = Callable[[Collections], Workspace]
@@ -86,6 +92,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _real_server_outcomes.append(report.outcome)
     if "browser" in report.keywords and (report.when == "call" or report.skipped):
         _browser_outcomes.append(report.outcome)
+    if "server" in report.keywords and report.when == "call":
+        _http_server_outcomes.append(report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -100,6 +108,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
     terminalreporter.write_sep("=", line)
     _browser_summary(terminalreporter)
+    if HTTP_SERVER_MISSING:
+        line = (
+            f"HTTP server tests DID NOT RUN: {', '.join(HTTP_SERVER_MISSING)} not installed "
+            "(pip install -e '.[server]' --group test)"
+        )
+    elif _http_server_outcomes:
+        passed = _http_server_outcomes.count("passed")
+        line = (
+            f"HTTP server tests RAN under a real uvicorn on 127.0.0.1: "
+            f"{passed}/{len(_http_server_outcomes)} passed"
+        )
+    else:
+        return
+    terminalreporter.write_sep("=", line)
 
 
 def _browser_summary(terminalreporter: Any) -> None:

@@ -18,7 +18,9 @@ from convstats import (
     Visibility,
 )
 from convstats.http import report_body
+from convstats.model import UserRecord
 from convstats.ports import Directory, RoomStore
+from convstats_adapters.documents import hash_login_token
 from tests.builders import room, served
 
 UTC = timezone.utc
@@ -260,3 +262,119 @@ def test_no_unit_without_the_type(workspace):
         }
     )
     assert not store.has_units()
+
+
+def _token_entry(token: str, **fields: Any) -> dict[str, Any]:
+    return {"hashedToken": hash_login_token(token), **fields}
+
+
+TOKEN_USERS: dict[str, list[dict[str, Any]]] = {
+    "users": [
+        {
+            "_id": "ana",
+            "name": "Ana",
+            "roles": ["livechat-manager"],
+            "services": {
+                "resume": {
+                    "loginTokens": [
+                        _token_entry("ana-session", when=T0),
+                        _token_entry(
+                            "ana-pat",
+                            type="personalAccessToken",
+                            name="reports",
+                            createdAt=T0,
+                            lastTokenPart="-pat",
+                            bypassTwoFactor=False,
+                        ),
+                    ]
+                }
+            },
+        },
+        {
+            "_id": "bo",
+            "name": "Bo",
+            "roles": ["admin"],
+            "active": False,
+            "services": {"resume": {"loginTokens": [_token_entry("bo-session", when=T0)]}},
+        },
+        {"_id": "cy", "name": "Cy", "roles": ["user"]},
+        {"_id": ObjectId("65f1a0000000000000000009"), "name": "Oid", "roles": ["admin"]},
+    ]
+}
+TOKEN_USERS["users"][3]["services"] = {
+    "resume": {"loginTokens": [_token_entry("oid-session", when=T0)]}
+}
+
+
+@pytest.mark.parametrize(
+    ("user_id", "token", "expected"),
+    [
+        ("ana", "ana-session", UserRecord("ana", ["livechat-manager"], "Ana")),
+        ("ana", "ana-pat", UserRecord("ana", ["livechat-manager"], "Ana")),  # a personal token
+        ("bo", "bo-session", UserRecord("bo", ["admin"], "Bo", active=False)),
+        (
+            "65f1a0000000000000000009",
+            "oid-session",
+            UserRecord("65f1a0000000000000000009", ["admin"], "Oid"),
+        ),
+        ("ana", "bo-session", None),  # another user's token
+        ("bo", "ana-session", None),
+        ("ana", "ana-sessio", None),
+        ("ana", "", None),
+        ("cy", "ana-session", None),  # a user without tokens
+        ("nobody", "ana-session", None),
+    ],
+)
+def test_user_with_token_matches_the_users_own_hashed_tokens(workspace, user_id, token, expected):
+    """user_with_token answers the user only for one of its own tokens, deactivated or not."""
+    store = workspace(TOKEN_USERS)
+    assert store.user_with_token(user_id, hash_login_token(token)) == expected
+
+
+def test_user_with_token_takes_the_hash_never_the_token(workspace):
+    """The plain token is no hashed token: looking it up as one finds nobody."""
+    store = workspace(TOKEN_USERS)
+    assert store.user_with_token("ana", "ana-session") is None
+
+
+@pytest.mark.parametrize(
+    ("services", "matches"),
+    [
+        ({"resume": {"loginTokens": {"hashedToken": "H"}}}, True),  # a document, not an array
+        ({"resume": {"loginTokens": [{"hashedToken": ["x", "H"]}]}}, True),  # array value
+        ({"resume": [{"loginTokens": [{"hashedToken": "H"}]}]}, True),  # an array on the way
+        ({"resume": {"loginTokens": [{"hashedToken": "h"}]}}, False),  # case matters
+        ({"resume": {"loginTokens": [{"token": "H"}]}}, False),
+        ({"resume": {"loginTokens": ["H"]}}, False),  # an entry that is no document
+        ({"resume": {"loginTokens": [{"hashedToken": None}]}}, False),
+        ({"resume": {"hashedToken": "H"}}, False),
+        ({"resume": "H"}, False),
+        ("H", False),
+    ],
+)
+def test_user_with_token_reads_the_array_as_mongodb_matches_it(workspace, services, matches):
+    """Tokens are found as MongoDB finds services.resume.loginTokens.hashedToken, odd shapes too."""
+    store = workspace({"users": [{"_id": "u", "roles": ["admin"], "services": services}]})
+    assert (store.user_with_token("u", "H") is not None) is matches
+
+
+def test_get_user_says_whether_the_user_is_active(workspace):
+    """Only active: false deactivates a user; a missing or other value leaves it active."""
+    store = workspace(
+        {
+            "users": [
+                {"_id": "off", "active": False},
+                {"_id": "on", "active": True},
+                {"_id": "unset"},
+                {"_id": "null", "active": None},
+                {"_id": "zero", "active": 0},
+            ]
+        }
+    )
+    assert [store.get_user(user).active for user in ("off", "on", "unset", "null", "zero")] == [
+        False,
+        True,
+        True,
+        True,
+        True,
+    ]

@@ -9,6 +9,7 @@ from convstats.authz import OperatorAuthority, RocketChatAuthority
 from convstats.ports import Authority, Workspace
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore
+from convstats_adapters.tokens import ProvenCaller
 
 
 def memory_store_conforms(store: MemoryStore) -> Workspace:
@@ -23,3 +24,7 @@ def authorities_conform(
     rocketchat: RocketChatAuthority, operator: OperatorAuthority
 ) -> tuple[Authority, Authority]:
     return rocketchat, operator
+
+
+def proven_caller_conforms(authority: ProvenCaller) -> Authority:
+    return authority

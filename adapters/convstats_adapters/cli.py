@@ -26,6 +26,7 @@ from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
 from convstats.ports import Authority, Workspace
 from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
+from convstats_adapters import serve
 
 __all__ = ["main"]
 
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="table: for people; json: exactly the endpoint's response body; "
         "csv: label,value rows (default: table)",
     )
+    serve.add_command(commands, zone=_zone)
     return parser
 
 
@@ -265,6 +267,8 @@ def run(
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command == "serve":
+            return serve.run(args, open_store=_open_store, err=err)
         sort, window = _request(args)
         report = _report(args, sort, window)
     except _UsageError as error:

@@ -9,8 +9,10 @@ look. See docs/behaviour.md#reading-rocketchat-documents.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import sys
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,6 +22,7 @@ __all__ = [
     "DEPARTMENTS",
     "DEPARTMENT_AGENTS",
     "LIVECHAT",
+    "LOGIN_TOKEN_HASHES",
     "PERMISSIONS",
     "READ_FIELDS",
     "ROOMS",
@@ -31,9 +34,12 @@ __all__ = [
     "department_ancestors",
     "document_id",
     "elements",
+    "hash_login_token",
     "id_key",
+    "is_active",
     "is_array",
     "is_unit",
+    "login_token_hashes",
     "partition",
     "served_agent",
     "string_set",
@@ -55,6 +61,9 @@ LIVECHAT: Final = "l"
 UNIT: Final = "u"
 #: The fields of a room the report reads; nothing else decides whether or for whom it counts.
 READ_FIELDS: Final = ("t", "ts", "servedBy", "departmentId", "departmentAncestors")
+#: Where a ``users`` document keeps its login tokens, hashed: every session's resume token
+#: and every personal access token is an entry ``{hashedToken, …}`` of this array.
+LOGIN_TOKEN_HASHES: Final = "services.resume.loginTokens.hashedToken"
 
 
 def is_array(value: object) -> bool:
@@ -167,6 +176,15 @@ def string_set(value: object) -> frozenset[str]:
     return frozenset(item for item in value if isinstance(item, str))  # type: ignore[attr-defined]
 
 
+def is_active(user: Document) -> bool:
+    """Whether a ``users`` document is an active user: anything but ``active: false``.
+
+    Rocket.Chat writes ``active: false`` when it deactivates a user; a document without the
+    field (an import, an old workspace) is a user who may sign in.
+    """
+    return user.get("active") is not False
+
+
 def user_record(user_id: str, document: Document) -> UserRecord:
     """The :class:`UserRecord` of a ``users`` document: string roles, a string name or none."""
     name = document.get("name")
@@ -174,7 +192,50 @@ def user_record(user_id: str, document: Document) -> UserRecord:
         id=user_id,
         roles=string_set(document.get("roles")),
         name=name if isinstance(name, str) else None,
+        active=is_active(document),
     )
+
+
+def hash_login_token(token: str) -> str:
+    """The ``hashedToken`` Rocket.Chat stores for a login token.
+
+    The base64 (standard alphabet, padded) of the SHA-256 of the token's UTF-8 bytes, as
+    Meteor's ``Accounts._hashLoginToken`` computes it. A lone surrogate, which UTF-8 cannot
+    encode, is hashed as U+FFFD, as Node.js encodes it.
+    """
+    try:
+        data = token.encode("utf-8")
+    except UnicodeEncodeError:
+        data = token.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def login_token_hashes(user: Document) -> frozenset[str]:
+    """The string values a query on :data:`LOGIN_TOKEN_HASHES` matches in a ``users`` document.
+
+    The path is followed as MongoDB follows a dotted path: through documents, and through
+    the documents an array on the way holds; the value at its end matches as itself or by an
+    array's :func:`elements`. Only strings can equal a hashed token.
+    """
+    return frozenset(
+        value
+        for value in _path_values(user, tuple(LOGIN_TOKEN_HASHES.split(".")))
+        if isinstance(value, str)
+    )
+
+
+def _path_values(value: object, path: tuple[str, ...]) -> Iterator[object]:
+    if not path:
+        yield from elements(value)
+        return
+    head, rest = path[0], path[1:]
+    if isinstance(value, Mapping):
+        if head in value:
+            yield from _path_values(value[head], rest)
+    elif is_array(value):
+        for item in value:  # type: ignore[attr-defined]
+            if isinstance(item, Mapping) and head in item:
+                yield from _path_values(item[head], rest)
 
 
 def _strings(value: object) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from convstats_adapters.documents import (
     DEPARTMENT_AGENTS,
     DEPARTMENTS,
     LIVECHAT,
+    LOGIN_TOKEN_HASHES,
     PERMISSIONS,
     ROOMS,
     UNIT,
@@ -69,6 +70,10 @@ _SCHEMES: Final = ("mongodb://", "mongodb+srv://")
 _SECRET_OPTIONS: Final = frozenset({"authmechanismproperties", "tlscertificatekeyfilepassword"})
 _UNAUTHORIZED_CODES: Final = frozenset({13, 18})  # Unauthorized, AuthenticationFailed
 _MAX_TIME_EXPIRED: Final = 50
+#: Where the clients of pymongo's asynchronous API and of Motor are defined.
+_ASYNC_DRIVERS: Final = ("pymongo.asynchronous.", "motor.")
+#: What documents.user_record reads of a ``users`` document.
+_USER_FIELDS: Final = ["roles", "name", "active"]
 
 # Each clause below restates a rule of convstats_adapters.documents in MQL; the comment on
 # it names the function.
@@ -142,6 +147,13 @@ def _check_client_or_uri(_instance: object, attribute: attrs.Attribute[Any], val
                 f"{attribute.name} must be a mongodb:// or mongodb+srv:// URI, "
                 f"got {mask_uri(value)!r}"
             )
+    elif type(value).__module__.startswith(_ASYNC_DRIVERS):
+        # Its methods return coroutines, which would fail far from here, at the first read.
+        raise TypeError(
+            f"{attribute.name} must be a synchronous pymongo.MongoClient or a MongoDB URI, "
+            f"got the asynchronous {type(value).__name__}; the store's calls block, so serve "
+            "them from worker threads (as the HTTP service does) with a MongoClient"
+        )
     elif not callable(getattr(value, "get_database", None)):
         raise TypeError(
             f"{attribute.name} must be a MongoClient or a MongoDB URI, got {type(value).__name__}"
@@ -363,7 +375,16 @@ class MongoStore:
 
     def get_user(self, user_id: str) -> UserRecord | None:
         """See :meth:`convstats.ports.Directory.get_user`."""
-        user = self._find_one(USERS, {"_id": {"$in": _id_forms([user_id])}}, ["roles", "name"])
+        user = self._find_one(USERS, {"_id": {"$in": _id_forms([user_id])}}, _USER_FIELDS)
+        return None if user is None else user_record(user_id, user)
+
+    def user_with_token(self, user_id: str, hashed_token: str) -> UserRecord | None:
+        """See :meth:`convstats.ports.Directory.user_with_token`; one look-up on ``_id``."""
+        # documents.login_token_hashes: an equality on the dotted path walks the arrays on
+        # the way and matches an array's elements, as that function reads the document.
+        # The tokens themselves are never projected.
+        query = {"_id": {"$in": _id_forms([user_id])}, LOGIN_TOKEN_HASHES: {"$eq": hashed_token}}
+        user = self._find_one(USERS, query, _USER_FIELDS)
         return None if user is None else user_record(user_id, user)
 
     def permission_roles(self, permission: str) -> frozenset[str] | None:

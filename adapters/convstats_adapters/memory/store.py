@@ -69,6 +69,8 @@ class MemoryStore:
     strategy: str = attrs.field(validator=_strategy)
     _table: FactTable = attrs.field(repr=False)
     _users: dict[str, Document] = attrs.field(repr=False)
+    #: Each user's hashed login tokens, read once: a sign-in is then one set look-up.
+    _login_tokens: dict[str, frozenset[str]] = attrs.field(repr=False)
     _permissions: dict[str, Document] = attrs.field(repr=False)
     _departments: tuple[Document, ...] = attrs.field(repr=False)
     _monitored: dict[str, frozenset[str]] = attrs.field(repr=False)
@@ -88,10 +90,16 @@ class MemoryStore:
             for name, documents in collections.items()
             if name != doc.ROOMS
         }
+        users = _by_id(data.get(doc.USERS, ()), doc.USERS)
         self.__attrs_init__(
             strategy=strategy,
             table=FactTable(indexed=counting.needs_index(strategy)),
-            users=_by_id(data.get(doc.USERS, ()), doc.USERS),
+            users=users,
+            login_tokens={
+                user_id: hashes
+                for user_id, user in users.items()
+                if (hashes := doc.login_token_hashes(user))
+            },
             permissions=_by_id(data.get(doc.PERMISSIONS, ()), doc.PERMISSIONS),
             departments=tuple(data.get(doc.DEPARTMENTS, ())),
             monitored=_pairs(data.get(doc.UNIT_MONITORS, ()), "monitorId", "unitId"),
@@ -184,6 +192,12 @@ class MemoryStore:
         """See :meth:`convstats.ports.Directory.get_user`."""
         user = self._users.get(user_id)
         return None if user is None else doc.user_record(user_id, user)
+
+    def user_with_token(self, user_id: str, hashed_token: str) -> UserRecord | None:
+        """See :meth:`convstats.ports.Directory.user_with_token`."""
+        if hashed_token not in self._login_tokens.get(user_id, frozenset()):
+            return None
+        return self.get_user(user_id)
 
     def permission_roles(self, permission: str) -> frozenset[str] | None:
         """See :meth:`convstats.ports.Directory.permission_roles`."""

@@ -1,0 +1,271 @@
+"""The HTTP service: upstream's endpoint over HTTP, its callers signed in by login token.
+
+A driving adapter beside the command line, on Starlette; ``convstats serve`` runs it under
+uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
+
+- ``GET /api/v1/livechat/analytics/dashboards/conversations-by-agent`` answers exactly what
+  :class:`convstats.http.ConversationsByAgentEndpoint` answers, after
+  :class:`~convstats_adapters.tokens.TokenAuthority` has proved the caller from
+  ``X-User-Id`` and ``X-Auth-Token``;
+- ``GET /api/v1/livechat/analytics/dashboards/openapi.json`` is the OpenAPI document
+  (:mod:`convstats_adapters.openapi`);
+- ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
+- ``/`` serves the files of ``convstats_adapters/web/`` when that folder exists.
+
+Store calls block, so they run in worker threads, at most ``threads`` at once, and each
+request waits for them at most ``timeout`` seconds before it is answered with a 503: the
+event loop never waits on the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timezone, tzinfo
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import attrs
+
+from convstats.authz import VIEW_LIVECHAT_REPORTS
+from convstats.cache import TTLCache
+from convstats.errors import (
+    AuthenticationRequired,
+    ConvstatsError,
+    MissingDependency,
+    StorageError,
+    StorageTimeout,
+)
+from convstats.http import ConversationsByAgentEndpoint, Response, error_response
+from convstats.model import MonitorRule, Report, TotalMode
+from convstats.ports import Workspace
+from convstats.report import ConversationsByAgent
+from convstats_adapters.openapi import (
+    HEALTH_PATH,
+    OPENAPI_PATH,
+    READY_PATH,
+    REPORT_PATH,
+    openapi_document,
+)
+from convstats_adapters.tokens import TokenAuthority
+
+try:
+    import anyio
+    import anyio.to_thread
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response as HTTPResponse
+    from starlette.routing import BaseRoute, Mount, Route
+    from starlette.staticfiles import StaticFiles
+except ImportError as exc:
+    raise MissingDependency("starlette", "server") from exc
+
+__all__ = ["WEB_DIRECTORY", "ConversationsService", "StoreCalls", "create_app", "query_params"]
+
+T = TypeVar("T")
+
+#: The dashboard's files, served at ``/`` when the folder exists.
+WEB_DIRECTORY: Final = Path(__file__).with_name("web")
+
+_logger = logging.getLogger("convstats.server")
+_NO_STORE: Final = {"cache-control": "no-store"}
+_INTERNAL_ERROR: Final = "Internal server error"
+
+
+def query_params(items: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """The query string as upstream's validator sees it: a name given twice is an array.
+
+    ``?start=a&start=b`` gives ``{"start": ["a", "b"]}``, which the endpoint refuses as
+    ``must be string``, as upstream does.
+    """
+    params: dict[str, str | list[str]] = {}
+    for name, value in items:
+        previous = params.get(name)
+        if previous is None:
+            params[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            params[name] = [previous, value]
+    return params
+
+
+def _header(request: Request, name: str) -> str | None:
+    # Node.js joins a repeated header with ", ", so upstream looks that joined value up
+    # (and finds nobody); taking the first would let a second X-User-Id go unnoticed.
+    values = request.headers.getlist(name)
+    return ", ".join(values) if values else None
+
+
+class _JSON(HTTPResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (invalid UTF-8 in the data) has no UTF-8 form; escaped, it is
+            # the same JSON string, as the command line writes it.
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+def _answer(response: Response) -> _JSON:
+    return _JSON(response.body, status_code=response.status, headers=_NO_STORE)
+
+
+@attrs.define(kw_only=True)
+class ConversationsService:
+    """What the service answers, without HTTP: a login token, then the endpoint.
+
+    Every method blocks on the store; the application calls them from worker threads.
+    """
+
+    reports: ConversationsByAgent
+    tokens: TokenAuthority
+    server_tz: tzinfo = timezone.utc
+
+    def answer(self, params: Mapping[str, Any], user_id: str | None, token: str | None) -> Response:
+        """Answer one request of the report: authentication first, then the endpoint's checks.
+
+        A caller the token does not prove is answered with upstream's 401, a store that fails
+        while signing in with a 503, as the endpoint answers everything else.
+        """
+        try:
+            caller = self.tokens.authenticate_token(user_id, token)
+        except (AuthenticationRequired, StorageError) as error:
+            return error_response(error)
+        endpoint = ConversationsByAgentEndpoint(
+            reports=self.reports,
+            authority=self.tokens.authority_for(caller),
+            server_tz=self.server_tz,
+        )
+        return endpoint.handle(params, caller.user_id)
+
+    def check_ready(self) -> None:
+        """Return when the store answers a read; raise ``StorageError`` otherwise."""
+        self.tokens.directory.permission_roles(VIEW_LIVECHAT_REPORTS)
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+@attrs.define(kw_only=True)
+class StoreCalls:
+    """Runs blocking store calls in worker threads: ``threads`` at most, ``timeout`` each.
+
+    A call that has not returned after ``timeout`` seconds (or that cannot start before
+    then, because ``threads`` calls are still running) is answered with
+    :class:`~convstats.errors.StorageTimeout`; its thread is left to finish on its own and
+    keeps its place until it does, so a store that hangs costs at most ``threads`` threads.
+    """
+
+    threads: int = attrs.field(default=32, validator=_positive)
+    timeout: float = attrs.field(default=30.0, validator=_positive)
+    _slots: threading.BoundedSemaphore = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.threads)
+
+    async def run(self, call: Callable[[], T], *, timeout: float | None = None) -> T:
+        """The result of ``call()``, run in a worker thread; its exception is raised as it is."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        with anyio.move_on_after(limit) as scope:
+            return await anyio.to_thread.run_sync(
+                self._in_slot, call, deadline, limit, abandon_on_cancel=True
+            )
+        assert scope.cancelled_caught  # the only way out of the block without a return
+        raise StorageTimeout(f"the store did not answer within {limit:g} s")
+
+    def _in_slot(self, call: Callable[[], T], deadline: float, limit: float) -> T:
+        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise StorageTimeout(
+                f"the store did not answer within {limit:g} s ({self.threads} calls still running)"
+            )
+        try:
+            return call()
+        finally:
+            self._slots.release()
+
+
+@attrs.define(kw_only=True)
+class _Routes:
+    service: ConversationsService
+    calls: StoreCalls
+    ready_timeout: float
+
+    async def report(self, request: Request) -> HTTPResponse:
+        params = query_params(request.query_params.multi_items())
+        user_id, token = _header(request, "x-user-id"), _header(request, "x-auth-token")
+        try:
+            response = await self.calls.run(lambda: self.service.answer(params, user_id, token))
+        except StorageError as error:  # the store did not answer in time
+            response = error_response(error)
+        except Exception:  # never a traceback to the client; the log says what failed
+            _logger.exception("the report failed unexpectedly")
+            response = error_response(ConvstatsError(_INTERNAL_ERROR))
+        return _answer(response)
+
+    async def openapi(self, request: Request) -> HTTPResponse:
+        return _JSON(openapi_document())
+
+    async def healthz(self, request: Request) -> HTTPResponse:
+        return _JSON({"status": "ok"}, headers=_NO_STORE)
+
+    async def readyz(self, request: Request) -> HTTPResponse:
+        try:
+            await self.calls.run(self.service.check_ready, timeout=self.ready_timeout)
+        except StorageError as error:
+            body = {"status": "unavailable", "error": str(error)}
+            return _JSON(body, status_code=503, headers=_NO_STORE)
+        return _JSON({"status": "ready"}, headers=_NO_STORE)
+
+
+def create_app(
+    store: Workspace,
+    *,
+    server_tz: tzinfo = timezone.utc,
+    total_mode: TotalMode = TotalMode.CONVSTATS,
+    monitor_rule: MonitorRule = MonitorRule.CURRENT,
+    cache_ttl: float | None = None,
+    timeout: float = 30.0,
+    ready_timeout: float = 2.0,
+    threads: int = 32,
+    web_directory: Path | None = WEB_DIRECTORY,
+) -> Starlette:
+    """The ASGI application serving the report of ``store``.
+
+    ``server_tz``, ``total_mode`` and ``monitor_rule`` are the endpoint's settings;
+    ``cache_ttl`` (seconds) turns on the report cache, shared by callers of the same
+    visibility as upstream's; ``timeout`` bounds each request's wait for the store and
+    ``ready_timeout`` the readiness probe's; ``threads`` bounds the store calls running at
+    once. The files of ``web_directory`` are served at ``/`` when the folder exists. The
+    store stays the caller's to close.
+    """
+    cache: TTLCache[Report] | None = None if cache_ttl is None else TTLCache(ttl=cache_ttl)
+    service = ConversationsService(
+        reports=ConversationsByAgent(store=store, total_mode=total_mode, cache=cache),
+        tokens=TokenAuthority(directory=store, monitor_rule=monitor_rule),
+        server_tz=server_tz,
+    )
+    routes = _Routes(
+        service=service,
+        calls=StoreCalls(threads=threads, timeout=timeout),
+        ready_timeout=ready_timeout,
+    )
+    table: list[BaseRoute] = [
+        Route(REPORT_PATH, routes.report, methods=["GET"]),
+        Route(OPENAPI_PATH, routes.openapi, methods=["GET"]),
+        Route(HEALTH_PATH, routes.healthz, methods=["GET"]),
+        Route(READY_PATH, routes.readyz, methods=["GET"]),
+    ]
+    if web_directory is not None and web_directory.is_dir():
+        # Last, so that every route above wins over a file of the same path.
+        table.append(Mount("/", app=StaticFiles(directory=web_directory, html=True)))
+    return Starlette(routes=table)
