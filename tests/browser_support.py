@@ -24,9 +24,10 @@ from typing import Any
 CHROMIUM = os.environ.get("CONVSTATS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CONVSTATS_CHROMEDRIVER", "/usr/bin/chromedriver")
 INSTALL_HINT = (
-    "apt-get install chromium chromium-driver && .venv/bin/python -m pip install selenium"
+    "apt-get install chromium chromium-driver && "
+    ".venv/bin/python -m pip install -e '.[server]' --group browser"
 )
-#: Selenium drives the browser; uvicorn and Starlette run the app it loads the page from.
+#: Selenium drives the browser; uvicorn and Starlette (the server extra) run the app.
 _MODULES = ("selenium", "uvicorn", "starlette")
 _FLAGS = (
     "--headless",

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import runpy
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from convstats_adapters.documents import hash_login_token
 from tests import browser_support
 
 pytestmark = pytest.mark.browser
@@ -32,36 +34,21 @@ FORMULA = '=HYPERLINK("http://example.com","x")'
 #: What the page shows in place of a figure it does not have (an en dash).
 NO_FIGURE = "\u2013"
 
-# Until the HTTP service is merged, a stand-in serves the page and the endpoint.
-TOKENS = {"u-manager": "manager-token", "u-plain": "plain-token", "u-admin": "admin-token"}
+
+def _sample_tokens() -> dict[str, str]:
+    """The sample users' plain login tokens, from the script that writes their hashes."""
+    return dict(runpy.run_path(str(SAMPLE.with_name("make_sample.py")))["TOKENS"])
+
+
+#: Login tokens: the sample's, and the generated workspace's administrator's.
+TOKENS = {**_sample_tokens(), "u-root": "hostile-workspace-token"}
 
 
 def _app(data: Path) -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
-
-    import convstats_adapters
-    from convstats import ConversationsByAgent, ConversationsByAgentEndpoint, RocketChatAuthority
     from convstats_adapters import MemoryStore
+    from convstats_adapters.server import create_app
 
-    store = MemoryStore.from_path(data)
-    endpoint = ConversationsByAgentEndpoint(
-        reports=ConversationsByAgent(store=store), authority=RocketChatAuthority(directory=store)
-    )
-
-    async def report(request: Request) -> JSONResponse:
-        user = request.headers.get("x-user-id")
-        known = user is not None and TOKENS.get(user) == request.headers.get("x-auth-token")
-        answer = endpoint.handle(dict(request.query_params), user if known else None)
-        return JSONResponse(answer.body, status_code=answer.status)
-
-    web = Path(convstats_adapters.__file__).with_name("web")
-    return Starlette(
-        routes=[Route(ENDPOINT, report), Mount("/", StaticFiles(directory=web, html=True))]
-    )
+    return create_app(MemoryStore.from_path(data))
 
 
 def token_of(user: str) -> str:
@@ -103,7 +90,15 @@ def _hostile_workspace() -> dict[str, list[dict[str, Any]]]:
         {"_id": user, "name": name, "roles": ["livechat-agent"]}
         for user, (name, _) in names.items()
     ]
-    users.append({"_id": "u-admin", "name": "Admin", "roles": ["admin"]})
+    login = {"hashedToken": hash_login_token(token_of("u-root"))}
+    users.append(
+        {
+            "_id": "u-root",
+            "name": "Root",
+            "roles": ["admin"],
+            "services": {"resume": {"loginTokens": [login]}},
+        }
+    )
     rooms = [
         {
             "_id": f"room-{user}-{n}",
@@ -439,7 +434,7 @@ def test_a_refused_period_is_explained_beside_the_dates(
 def test_hostile_agent_names_are_shown_as_text(browser: Any, hostile_server: str):
     """A name written as markup is drawn as its characters: no element, no script runs."""
     page = _open(browser, hostile_server)
-    page.sign_in("u-admin", token_of("u-admin"))
+    page.sign_in("u-root", token_of("u-root"))
     page.choose_days(*MARCH)
     page.show()
     page.wait_for_answer()
@@ -455,7 +450,7 @@ def test_the_csv_download_holds_the_rows_with_formulas_neutralised(
 ):
     """The CSV is label,value per agent as the endpoint says, formula-leading cells quoted."""
     page = _open(browser, hostile_server)
-    page.sign_in("u-admin", token_of("u-admin"))
+    page.sign_in("u-root", token_of("u-root"))
     page.choose_days(*MARCH)
     page.show()
     page.wait_for_answer()
@@ -464,7 +459,7 @@ def test_the_csv_download_holds_the_rows_with_formulas_neutralised(
     page.by_id("download").click()
     page.wait(target.exists)
     query = {name: values[0] for name, values in page.requests()[-1].items()}
-    _, body = fetch(page.base, "u-admin", token_of("u-admin"), **query)
+    _, body = fetch(page.base, "u-root", token_of("u-root"), **query)
     rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
     neutral = {FORMULA: f"'{FORMULA}", "-1+2": "'-1+2"}
     assert rows[0] == ["label", "value"]
