@@ -233,6 +233,7 @@ def midnight(day: date, zone: str = ZONE) -> str:
 
 MARCH = (date(2024, 3, 1), date(2024, 3, 31))
 NAME_ORDER = '{"name":1}'
+MARCH_QUERY = {"start": "2024-03-01", "end": "2024-04-01"}
 
 
 # ---- tests ---------------------------------------------------------------------------
@@ -331,6 +332,27 @@ def test_the_page_works_from_the_keyboard(page: Page):
     assert page.text("kpi-total") != NO_FIGURE
 
 
+def test_controls_are_labelled_and_the_figures_are_text(page: Page):
+    """Every control has a label, the chart is a labelled list, a status line says the totals."""
+    page.sign_in("u-manager", token_of("u-manager"))
+    page.choose_days(*MARCH)
+    page.show()
+    page.wait_for_answer()
+    unlabelled = page.driver.execute_script(
+        """
+        return [...document.querySelectorAll("input, select")]
+          .filter((control) => control.labels.length === 0).map((control) => control.id);
+        """
+    )
+    assert unlabelled == []
+    chart = page.by_id("chart")
+    assert chart.get_attribute("role") == "list"
+    assert page.text(chart.get_attribute("aria-labelledby")).startswith("By agent")
+    assert page.by_id("status").get_attribute("role") == "status"
+    total, agents = page.number("kpi-total"), len(page.chart())
+    assert page.text("status").startswith(f"{total} conversations, {agents} agents")
+
+
 def test_presets_are_days_of_the_browser_clock(page: Page):
     """Each preset names whole days relative to the moment it is given."""
     ranges = page.driver.execute_script(
@@ -395,7 +417,7 @@ def test_a_wrong_token_signs_out_with_the_servers_words(page: Page):
     """A refused token brings back the sign-in form with the 401's message, token forgotten."""
     page.sign_in("u-manager", "not-the-token")
     page.wait(lambda: page.visible("sign-in") and page.visible("sign-in-message"))
-    _, body = fetch(page.base, "u-manager", "not-the-token", start="2024-03-01", end="2024-04-01")
+    _, body = fetch(page.base, "u-manager", "not-the-token", **MARCH_QUERY)
     assert page.text("sign-in-message") == body["error"] == "You must be logged in to do this."
     assert not page.visible("dashboard")
     assert page.storage("convstats.token") is None
@@ -466,3 +488,36 @@ def test_the_csv_download_holds_the_rows_with_formulas_neutralised(
     assert rows[1:] == [
         [neutral.get(row["label"], row["label"]), str(row["value"])] for row in body["data"]
     ]
+
+
+@pytest.fixture(scope="module")
+def flaky_server(browser: Any) -> Iterator[tuple[str, Any]]:
+    from convstats_adapters import MemoryStore
+    from convstats_adapters.server import create_app
+    from tests.http_support import FlakyStore
+
+    store = FlakyStore(MemoryStore.from_path(SAMPLE))
+    with browser_support.live_server(create_app(store)) as url:
+        yield url, store
+
+
+def test_a_store_failure_is_reported_and_keeps_the_user_signed_in(
+    browser: Any, flaky_server: tuple[str, Any]
+):
+    """A 503 shows the server's words above the report and signs nobody out."""
+    base, store = flaky_server
+    page = _open(browser, base)
+    page.sign_in("u-manager", token_of("u-manager"))
+    page.wait_for_answer()
+    store.down = True
+    try:
+        page.show()
+        page.wait_for_answer()
+        status, body = fetch(base, "u-manager", token_of("u-manager"), **MARCH_QUERY)
+    finally:
+        store.down = False
+    assert status == 503
+    assert page.text("report-message") == (f"The report is unavailable (HTTP 503): {body['error']}")
+    assert page.visible("dashboard")
+    assert page.storage("convstats.token") == token_of("u-manager")
+    assert page.text("kpi-total") == NO_FIGURE

@@ -261,12 +261,10 @@
     $("chart-empty").hidden = rows.length > 0 || body.unspecified > 0;
     $("table-body").replaceChildren(
       ...rows.map((row) => {
+        const heading = labelNode("th", "", row.label);
+        heading.setAttribute("scope", "row");
         const line = element("tr");
-        line.append(
-          labelNode("th", "", row.label),
-          element("td", "num", numbers.format(row.value)),
-        );
-        line.firstChild.setAttribute("scope", "row");
+        line.append(heading, element("td", "num", numbers.format(row.value)));
         return line;
       }),
     );
@@ -277,6 +275,9 @@
     $("kpi-unspecified").textContent = numbers.format(body.unspecified);
     $("period").textContent = describePeriod(from, to);
     $("download").disabled = false;
+    $("status").textContent =
+      `${numbers.format(body.total)} conversations, ${numbers.format(rows.length)} agents, ` +
+      `${numbers.format(body.unspecified)} unspecified: ${describePeriod(from, to)}`;
   }
 
   function clearReport() {
@@ -288,6 +289,7 @@
       $(id).textContent = "–";
     }
     $("period").textContent = "";
+    $("status").textContent = "";
     $("download").disabled = true;
   }
 
