@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings
 
 from convstats.ports import Workspace
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from tests.browser_support import CHROMIUM
+from tests.browser_support import missing as browser_missing
 from tests.moment_support import SUMMARY, find_moment
 from tests.mongo_support import (
     MONGODB_URI,
@@ -36,6 +38,7 @@ settings.load_profile(
 
 _real_server_outcomes: list[str] = []
 _moment_outcomes: list[str] = []
+_browser_outcomes: list[str] = []
 _http_server_outcomes: list[str] = []
 #: What the tests marked ``server`` need: the server extra and httpx.
 HTTP_SERVER_MISSING = [
@@ -91,6 +94,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _real_server_outcomes.append(report.outcome)
     if "moment" in report.keywords and (report.when == "call" or report.skipped):
         _moment_outcomes.append(report.outcome)
+    if "browser" in report.keywords and (report.when == "call" or report.skipped):
+        _browser_outcomes.append(report.outcome)
     if "server" in report.keywords and report.when == "call":
         _http_server_outcomes.append(report.outcome)
 
@@ -107,6 +112,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
     terminalreporter.write_sep("=", line)
     _moment_summary(terminalreporter)
+    _browser_summary(terminalreporter)
     _http_server_summary(terminalreporter)
 
 
@@ -138,4 +144,16 @@ def _http_server_summary(terminalreporter: Any) -> None:
         )
     else:
         return
+    terminalreporter.write_sep("=", line)
+
+
+def _browser_summary(terminalreporter: Any) -> None:
+    reason = browser_missing()
+    ran, passed = len(_browser_outcomes), _browser_outcomes.count("passed")
+    if reason:
+        line = f"browser tests DID NOT RUN: {reason}"
+    elif not ran:
+        line = "browser tests not selected"
+    else:
+        line = f"browser tests RAN in {CHROMIUM}: {passed}/{ran} passed"
     terminalreporter.write_sep("=", line)
