@@ -91,30 +91,10 @@ def _zone(name: str) -> tzinfo:
         ) from None
 
 
-def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The command's parser and its ``conversations-by-agent`` subparser."""
-    parser = _Parser(
-        prog="convstats",
-        description=(
-            "Omnichannel conversations per agent, as Rocket.Chat's "
-            "conversations-by-agent dashboard report computes them."
-        ),
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    report = commands.add_parser(
-        "conversations-by-agent",
-        help="count the conversations each agent served in a time window",
-        description=(
-            "Count the livechat conversations created in [START, END), per agent that "
-            "serves them, with the conversations nobody serves as 'unspecified'. "
-            "Validation, labels and order follow GET /api/v1/livechat/analytics/dashboards/"
-            "conversations-by-agent."
-        ),
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    source = report.add_mutually_exclusive_group(required=True)
+def _workspace_options() -> _Parser:
+    """The options every command shares: where the workspace is, and how to read it."""
+    shared = _Parser(add_help=False)
+    source = shared.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--data",
         metavar="PATH",
@@ -128,10 +108,58 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="a MongoDB URI (mongodb:// or mongodb+srv://) of a Rocket.Chat database; "
         "needs the 'mongo' extra",
     )
-    report.add_argument(
+    shared.add_argument(
         "--database",
         metavar="NAME",
         help="with --mongo: the database name, when the URI names none",
+    )
+    shared.add_argument(
+        "--compat",
+        choices=["rocketchat"],
+        help="rocketchat: total = sum of the rows, as upstream (default: rows + unspecified)",
+    )
+    shared.add_argument(
+        "--monitor-scope",
+        choices=[rule.value for rule in MonitorRule],
+        default=MonitorRule.CURRENT.value,
+        help="which rooms a monitor sees: current (with rooms that have no department) or "
+        "legacy (units' departments only) (default: current)",
+    )
+    shared.add_argument(
+        "--tz",
+        type=_zone,
+        default=timezone.utc,
+        metavar="ZONE",
+        help="IANA time zone of dates without an offset and of the one-year rule's day "
+        "boundaries (default: UTC)",
+    )
+    return shared
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser and its ``conversations-by-agent`` subparser."""
+    parser = _Parser(
+        prog="convstats",
+        description=(
+            "Omnichannel conversations per agent, as Rocket.Chat's "
+            "conversations-by-agent dashboard report computes them."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    workspace = _workspace_options()
+    report = commands.add_parser(
+        "conversations-by-agent",
+        parents=[workspace],
+        help="count the conversations each agent served in a time window",
+        description=(
+            "Count the livechat conversations created in [START, END), per agent that "
+            "serves them, with the conversations nobody serves as 'unspecified'. "
+            "Validation, labels and order follow GET /api/v1/livechat/analytics/dashboards/"
+            "conversations-by-agent."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument(
         "--start", metavar="S", required=True, help="window start, ISO 8601, inclusive"
@@ -151,33 +179,13 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "who sees everything)",
     )
     report.add_argument(
-        "--compat",
-        choices=["rocketchat"],
-        help="rocketchat: total = sum of the rows, as upstream (default: rows + unspecified)",
-    )
-    report.add_argument(
-        "--monitor-scope",
-        choices=[rule.value for rule in MonitorRule],
-        default=MonitorRule.CURRENT.value,
-        help="which rooms a monitor sees: current (with rooms that have no department) or "
-        "legacy (units' departments only) (default: current)",
-    )
-    report.add_argument(
-        "--tz",
-        type=_zone,
-        default=timezone.utc,
-        metavar="ZONE",
-        help="IANA time zone of dates without an offset and of the one-year rule's day "
-        "boundaries (default: UTC)",
-    )
-    report.add_argument(
         "--format",
         choices=["table", "json", "csv"],
         default="table",
         help="table: for people; json: exactly the endpoint's response body; "
         "csv: agent_id,label,value rows (default: table)",
     )
-    serve.add_command(commands, zone=_zone)
+    serve.add_command(commands, parents=[workspace])
     return parser, report
 
 

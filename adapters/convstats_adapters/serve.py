@@ -12,8 +12,7 @@ import contextlib
 import ipaddress
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from datetime import timezone, tzinfo
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
@@ -57,10 +56,14 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def add_command(commands: Any, *, zone: Callable[[str], tzinfo]) -> None:
-    """Add ``serve`` to ``commands`` (an ``add_subparsers`` result); ``zone`` reads ``--tz``."""
+def add_command(commands: Any, *, parents: Sequence[argparse.ArgumentParser]) -> None:
+    """Add ``serve`` to ``commands`` (an ``add_subparsers`` result).
+
+    ``parents`` bring the options every command shares: the workspace and how to read it.
+    """
     serve = commands.add_parser(
         "serve",
+        parents=list(parents),
         help="serve the report over HTTP, as Rocket.Chat's endpoint, with its token sign-in",
         description=(
             "Answer GET /api/v1/livechat/analytics/dashboards/conversations-by-agent over\n"
@@ -70,19 +73,6 @@ def add_command(commands: Any, *, zone: Callable[[str], tzinfo]) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = serve.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--data",
-        metavar="PATH",
-        help="a JSON file mapping collection names to documents, or a directory of "
-        "mongoexport files named <collection>.json",
-    )
-    source.add_argument(
-        "--mongo", metavar="URI", help="a Rocket.Chat MongoDB URI; needs the 'mongo' extra"
-    )
-    serve.add_argument(
-        "--database", metavar="NAME", help="with --mongo: the database, when the URI names none"
-    )
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -90,24 +80,6 @@ def add_command(commands: Any, *, zone: Callable[[str], tzinfo]) -> None:
     )
     serve.add_argument(
         "--port", type=_port, default=3000, help="the TCP port (default: 3000; 0: any free one)"
-    )
-    serve.add_argument(
-        "--tz",
-        type=zone,
-        default=timezone.utc,
-        metavar="ZONE",
-        help="IANA time zone of dates without an offset (default: UTC)",
-    )
-    serve.add_argument(
-        "--compat",
-        choices=["rocketchat"],
-        help="rocketchat: total = sum of the rows, as upstream (default: rows + unspecified)",
-    )
-    serve.add_argument(
-        "--monitor-scope",
-        choices=[rule.value for rule in MonitorRule],
-        default=MonitorRule.CURRENT.value,
-        help="which rooms a monitor sees (default: current)",
     )
     serve.add_argument(
         "--cache-ttl",
