@@ -49,11 +49,15 @@ class RocketChatAuthority:
     )
 
     def authenticate(self, user_id: str | None) -> Caller:
-        """Return the caller for an existing user id; raise ``AuthenticationRequired`` otherwise."""
+        """Return the caller for an existing, active user id.
+
+        Raises ``AuthenticationRequired`` for no id, an unknown one, or a deactivated user
+        (``active: false``), as upstream refuses each of them with its 401.
+        """
         if user_id is None or not isinstance(user_id, str):
             raise AuthenticationRequired
         user = self.directory.get_user(user_id)
-        if user is None:
+        if user is None or not user.active:
             raise AuthenticationRequired
         return Caller(user_id=user.id, roles=user.roles)
 

@@ -10,7 +10,10 @@ from convstats.model import TimeWindow
 from convstats.moment_dates import parse_moment
 
 __all__ = [
+    "EARLIEST",
     "END_INVALID",
+    "LATEST",
+    "MAX_YEARS",
     "NOT_BEFORE",
     "START_INVALID",
     "TOO_FAR_APART",

@@ -39,7 +39,9 @@ __all__ = [
     "ConversationsByAgentEndpoint",
     "Response",
     "error_response",
+    "is_tzinfo",
     "report_body",
+    "storage_failure_response",
     "validate_params",
 ]
 
@@ -116,6 +118,16 @@ def error_response(error: ConvstatsError) -> Response:
     return Response(status=answer.status, body=body)
 
 
+def storage_failure_response(error: StorageError) -> Response:
+    """The 503 for a store that failed, its detail logged to the ``convstats`` logger.
+
+    The store's message says what failed (credentials masked): it is the operator's, in the
+    log; the client hears only that storage is unavailable.
+    """
+    _log.error("answered 503: %s: %s", type(error).__name__, error)
+    return error_response(error)
+
+
 def report_body(report: Report) -> dict[str, Any]:
     """The success body: ``{"total", "data": [{"label", "value"}…], "unspecified", "success"}``."""
     return {
@@ -144,7 +156,8 @@ def validate_params(params: Mapping[Any, Any]) -> tuple[str, str, str | None]:
     return params["start"], params["end"], params.get("sort")
 
 
-def _is_tzinfo(_instance: object, attribute: attrs.Attribute[tzinfo], value: object) -> None:
+def is_tzinfo(_instance: object, attribute: attrs.Attribute[tzinfo], value: object) -> None:
+    """An attrs validator: ``value`` is a ``tzinfo`` (a server time zone), else ``TypeError``."""
     if not isinstance(value, tzinfo):
         raise TypeError(f"{attribute.name} must be a tzinfo such as ZoneInfo('UTC'), got {value!r}")
 
@@ -161,7 +174,7 @@ class ConversationsByAgentEndpoint:
 
     reports: ConversationsByAgent
     authority: Authority
-    server_tz: tzinfo = attrs.field(default=_UTC, validator=_is_tzinfo)
+    server_tz: tzinfo = attrs.field(default=_UTC, validator=is_tzinfo)
 
     def handle(self, params: Mapping[Any, Any], user_id: str | None) -> Response:
         """Answer one request; ``user_id`` is the authenticated caller, or ``None``."""
@@ -170,9 +183,7 @@ class ConversationsByAgentEndpoint:
         except RequestError as error:
             return error_response(error)
         except StorageError as error:
-            # The store's message says what failed, credentials masked; the client hears less.
-            _log.error("answered 503: %s: %s", type(error).__name__, error)
-            return error_response(error)
+            return storage_failure_response(error)
         return Response(status=200, body=report_body(report))
 
     __call__ = handle

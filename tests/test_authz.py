@@ -163,8 +163,26 @@ def test_a_monitor_never_sees_more_than_a_manager(data, window):
     for rule in MonitorRule:
         authority = RocketChatAuthority(directory=memory, monitor_rule=rule)
         for user in data["users"]:
+            if user.get("active") is False:
+                continue  # a deactivated user is not signed in at all
             visibility = authority.visibility(authority.authenticate(str(user["_id"])))
             scoped = reports.report(window, visibility=visibility)
             for row in scoped.rows:
                 assert row.value <= everything.per_agent[row.agent_id]
             assert scoped.unspecified <= everything.unspecified
+
+
+def test_a_deactivated_user_is_not_authenticated():
+    """A user whose active is false is refused as an unknown one is; a missing active is fine."""
+    store = MemoryStore(
+        {
+            "users": [
+                {"_id": "off", "roles": ["admin"], "active": False},
+                {"_id": "on", "roles": ["admin"]},
+            ]
+        }
+    )
+    authority = RocketChatAuthority(directory=store)
+    with pytest.raises(AuthenticationRequired):
+        authority.authenticate("off")
+    assert authority.authenticate("on").user_id == "on"

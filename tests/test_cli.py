@@ -603,3 +603,18 @@ def test_package_metadata():
     assert licence.startswith("MIT License\n")
     assert "Copyright (c) 2026 convstats contributors" in licence
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
+
+
+def test_serve_refuses_options_that_cannot_apply():
+    """serve checks its options as the report command does: --database needs --mongo."""
+    assert run(["serve", "--data", SAMPLE, "--database", "rocketchat"]) == 2
+    assert run(["serve", "--data", ""]) == 2
+
+
+def test_a_deactivated_user_is_not_signed_in():
+    """--user naming a deactivated user is refused with upstream's 401, as over HTTP."""
+    status, out, _ = cli(
+        "conversations-by-agent", "--data", SAMPLE, *MARCH, "--user", "u-dana", "--format", "json"
+    )
+    assert status == 3
+    assert json.loads(out)["status"] == "error"

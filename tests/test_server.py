@@ -418,12 +418,16 @@ def test_the_document_states_upstreams_401_body():
 
 
 def test_the_web_folder_is_served_at_the_root(sample, tmp_path):
-    """Files of the web folder are served at /, and the routes still win over them."""
+    """Files of the web folder are served at / and may not be framed; the routes still win."""
     (tmp_path / "index.html").write_text("<h1>dashboard</h1>", encoding="utf-8")
     (tmp_path / "healthz").write_text("a file", encoding="utf-8")
     # The files are not part of the API document, so the answers are not checked against it.
     with InProcessClient(create_app(sample, web_directory=tmp_path), check=False) as http:
-        assert http.get("/").text == "<h1>dashboard</h1>"
+        page = http.get("/")
+        assert page.text == "<h1>dashboard</h1>"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert page.headers["x-content-type-options"] == "nosniff"
         assert http.get("/healthz").json() == {"status": "ok"}
 
 

@@ -1,4 +1,7 @@
-"""Adapters for convstats: the stores it reads (memory, MongoDB) and the command line.
+"""Adapters for convstats: the stores it reads (memory, MongoDB) and what drives it.
+
+The drivers are the command line (:mod:`.cli`) and the HTTP service (:mod:`.server`, extra
+``server``), which also serves the dashboard page.
 
 The MongoDB store needs the ``mongo`` extra (``pip install 'convstats[mongo]'``) and is
 imported from :mod:`convstats_adapters.mongo`.

@@ -1,8 +1,10 @@
 """The ``convstats`` command line: the composition root that opens a store and runs the report.
 
-It checks every argument before it reads any data, then answers as the endpoint would:
-``--format json`` prints exactly the endpoint's body, errors included
-(:mod:`convstats.http`), and the exit status follows the answer. Whatever the input, it
+It checks every argument before it reads any data, then answers with the endpoint's bodies:
+``--format json`` prints the body :mod:`convstats.http` gives for the outcome, errors
+included, and the exit status follows it. Because the arguments come first, a bad date or
+sort is reported before an unknown ``--user`` (the endpoint, which must authenticate
+first, answers that request with its 401). Whatever the input, it
 never shows a traceback: names from the data are escaped in the table and made inert for
 spreadsheets in CSV, a closed pipe ends it quietly and Ctrl-C with one line.
 """
@@ -37,7 +39,7 @@ from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
 from convstats_adapters import files, serve
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -136,8 +138,8 @@ def _workspace_options() -> _Parser:
     return shared
 
 
-def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The command's parser and its ``conversations-by-agent`` subparser."""
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The command's parser and its subparsers by command name."""
     parser = _Parser(
         prog="convstats",
         description=(
@@ -185,13 +187,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="table: for people; json: exactly the endpoint's response body; "
         "csv: agent_id,label,value rows (default: table)",
     )
-    serve.add_command(commands, parents=[workspace])
-    return parser, report
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``convstats`` command."""
-    return _parsers()[0]
+    served = serve.add_command(commands, parents=[workspace])
+    return parser, {"conversations-by-agent": report, "serve": served}
 
 
 def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) -> None:
@@ -446,7 +443,7 @@ def _warning_printer(err: TextIO) -> Callable[..., None]:
 
 
 def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) -> int:
-    parser, command = _parsers()
+    parser, commands = _parsers()
     args: argparse.Namespace | None = None
     try:
         try:
@@ -454,9 +451,9 @@ def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) 
                 args = parser.parse_args(argv)
         except SystemExit as done:  # --help and --version end the command here
             return EXIT_OK if done.code is None else int(done.code)
+        _check_options(args, commands[args.command])
         if args.command == "serve":
             return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
-        _check_options(args, command)
         sort, window = _request(args)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
         text = _output(_report(args, sort, window, progress), args.format)

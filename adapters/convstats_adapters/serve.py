@@ -56,7 +56,9 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def add_command(commands: Any, *, parents: Sequence[argparse.ArgumentParser]) -> None:
+def add_command(
+    commands: Any, *, parents: Sequence[argparse.ArgumentParser]
+) -> argparse.ArgumentParser:
     """Add ``serve`` to ``commands`` (an ``add_subparsers`` result).
 
     ``parents`` bring the options every command shares: the workspace and how to read it.
@@ -97,6 +99,7 @@ def add_command(commands: Any, *, parents: Sequence[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="answer 503 when the store has not answered a request in this time (default: 30)",
     )
+    return serve  # type: ignore[no-any-return]
 
 
 class _Stopped(Exception):

@@ -39,7 +39,13 @@ from convstats.errors import (
     StorageError,
     StorageTimeout,
 )
-from convstats.http import ConversationsByAgentEndpoint, Response, error_response
+from convstats.http import (
+    ConversationsByAgentEndpoint,
+    Response,
+    error_response,
+    is_tzinfo,
+    storage_failure_response,
+)
 from convstats.model import MonitorRule, Report, TotalMode
 from convstats.ports import Workspace
 from convstats.report import ConversationsByAgent
@@ -56,10 +62,12 @@ try:
     import anyio
     import anyio.to_thread
     from starlette.applications import Starlette
+    from starlette.datastructures import MutableHeaders
     from starlette.requests import Request
     from starlette.responses import Response as HTTPResponse
     from starlette.routing import BaseRoute, Mount, Route
     from starlette.staticfiles import StaticFiles
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 except ImportError as exc:
     raise MissingDependency("starlette", "server") from exc
 
@@ -113,15 +121,37 @@ class _JSON(HTTPResponse):
             return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
+#: The page holds a signed-in caller's token: no other site may frame it (a CSP in a meta
+#: element cannot say frame-ancestors), and no file is read as another type than it is.
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@attrs.frozen
+class _Unframed:
+    """An ASGI app whose responses carry :data:`_PAGE_HEADERS`."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _PAGE_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _answer(response: Response) -> _JSON:
     return _JSON(response.body, status_code=response.status, headers=_NO_STORE)
 
 
-def _unavailable(error: StorageError) -> Response:
-    # As the endpoint does: the detail (which store, how it failed) is the operator's, in the
-    # log; the client hears that storage is unavailable.
-    _logger.error("answered 503: %s: %s", type(error).__name__, error)
-    return error_response(error)
+_UTC: tzinfo = timezone.utc
 
 
 @attrs.define(kw_only=True)
@@ -133,7 +163,7 @@ class ConversationsService:
 
     reports: ConversationsByAgent
     tokens: TokenAuthority
-    server_tz: tzinfo = timezone.utc
+    server_tz: tzinfo = attrs.field(default=_UTC, validator=is_tzinfo)
 
     def answer(self, params: Mapping[str, Any], user_id: str | None, token: str | None) -> Response:
         """Answer one request of the report: authentication first, then the endpoint's checks.
@@ -146,7 +176,7 @@ class ConversationsService:
         except AuthenticationRequired as error:
             return error_response(error)
         except StorageError as error:
-            return _unavailable(error)
+            return storage_failure_response(error)
         endpoint = ConversationsByAgentEndpoint(
             reports=self.reports,
             authority=self.tokens.authority_for(caller),
@@ -215,7 +245,7 @@ class _Routes:
         try:
             response = await self.calls.run(lambda: self.service.answer(params, user_id, token))
         except StorageError as error:  # the store did not answer in time
-            response = _unavailable(error)
+            response = storage_failure_response(error)
         except Exception:  # never a traceback to the client; the log says what failed
             _logger.exception("the report failed unexpectedly")
             response = error_response(ConvstatsError(_INTERNAL_ERROR))
@@ -277,5 +307,6 @@ def create_app(
     ]
     if web_directory is not None and web_directory.is_dir():
         # Last, so that every route above wins over a file of the same path.
-        table.append(Mount("/", app=StaticFiles(directory=web_directory, html=True)))
+        page = _Unframed(StaticFiles(directory=web_directory, html=True))
+        table.append(Mount("/", app=page))
     return Starlette(routes=table)

@@ -70,7 +70,7 @@
     };
   }
 
-  // ---- CSV: the same rows as `convstats --format csv`, safe to open in a spreadsheet --------
+  // ---- CSV: the body's rows (label,value), safe to open in a spreadsheet --------------------
 
   function csvCell(value) {
     let text = String(value);
