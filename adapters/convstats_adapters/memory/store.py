@@ -56,9 +56,9 @@ class MemoryStore:
     give them (dates as datetimes); missing collections are empty. Rooms can be added,
     replaced and removed afterwards (:meth:`put_room`, :meth:`remove_room`,
     :meth:`set_served_by`) without a rebuild; the other collections are fixed at
-    construction. Each room is held as three integers (creation time, agent, visibility
-    partition), plus its creation time in a per-(partition, agent) index for the strategies
-    that read one.
+    construction. Each room is held as its creation time, its (partition, agent) group and
+    a fingerprint of its id, under 32 bytes a room (see
+    :mod:`convstats_adapters.memory.table`).
 
     ``strategy`` names how rooms are counted (all give the same answers; see
     :mod:`convstats_adapters.memory.counting` and :meth:`explain`): ``"scan"``,
