@@ -26,6 +26,7 @@ __all__ = [
     "UNIT",
     "UNIT_MONITORS",
     "USERS",
+    "USER_FIELDS",
     "Document",
     "created_ms",
     "department_ancestors",
@@ -55,6 +56,9 @@ LIVECHAT: Final = "l"
 UNIT: Final = "u"
 #: The fields of a room the report reads; nothing else decides whether or for whom it counts.
 READ_FIELDS: Final = ("t", "ts", "servedBy", "departmentId", "departmentAncestors")
+#: The fields of a ``users`` document any reader of the directory looks at; a loader may keep
+#: only these.
+USER_FIELDS: Final = ("_id", "name", "roles")
 
 
 def is_array(value: object) -> bool:

@@ -15,7 +15,7 @@ from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
 from convstats_adapters import documents as doc
 from convstats_adapters.documents import Document
 from convstats_adapters.files import load_collections
-from convstats_adapters.memory import counting
+from convstats_adapters.memory import counting, loader
 from convstats_adapters.memory.counting import Plan
 from convstats_adapters.memory.table import FactTable
 
@@ -107,10 +107,24 @@ class MemoryStore:
     def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryStore:
         """Load a JSON file or a ``mongoexport`` directory (see ``files.load_collections``).
 
+        With msgspec installed (extra ``fast``) a directory is streamed by
+        :func:`convstats_adapters.memory.loader.read_export`: the same rooms, a few
+        megabytes of text at a time.
+
         Raises :class:`~convstats.errors.DataFormatError` naming the path for unreadable
         files and for data no database could hold (two documents with one ``_id``).
         """
         counting.check_strategy(strategy)
+        if loader.fast_loader_available() and os.path.isdir(path):
+            # Rooms stream straight into the table; no document is held for them.
+            export = loader.read_export(path, indexed=counting.needs_index(strategy))
+            try:
+                store = cls(export.collections, strategy=strategy)
+            except ValueError as error:
+                raise DataFormatError(os.fspath(path), str(error)) from None
+            store._table = export.rooms
+            store._anonymous = itertools.count(export.anonymous)
+            return store
         collections = load_collections(path)
         try:
             return cls(collections, strategy=strategy)

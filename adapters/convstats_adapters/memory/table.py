@@ -33,6 +33,7 @@ __all__ = [
     "NEVER",
     "NO_PARTITION",
     "UNASSIGNED",
+    "UNNAMED",
     "VOID",
     "Codes",
     "DuplicateRooms",
@@ -69,15 +70,19 @@ def numpy_or_none() -> ModuleType | None:
     return numpy
 
 
+#: The key of a :class:`DuplicateRooms` that knows only a fingerprint.
+UNNAMED: Any = object()
+
+
 class DuplicateRooms(ValueError):
     """Two rooms have the same ``_id``; ``rows`` are their places in the order they came in.
 
-    The first row is ``-1`` when the room was held before the load. ``key`` is the id when
-    it is known (a bulk load may hold only its fingerprint).
+    The first row is ``-1`` when the room was held before the load. ``key`` is the id, or
+    :data:`UNNAMED` when a bulk load holds only its fingerprint.
     """
 
-    def __init__(self, rows: tuple[int, int], key: Hashable | None) -> None:
-        shown = "the same _id" if key is None else f"the _id {key!r}"
+    def __init__(self, rows: tuple[int, int], key: Hashable = UNNAMED) -> None:
+        shown = "the same _id" if key is UNNAMED else f"the _id {key!r}"
         super().__init__(f"two rooms have {shown}")
         self.rows = rows
         self.key = key
@@ -193,24 +198,26 @@ class RoomColumns:
         #: Non-string keys, by the row they came in at.
         self.others: dict[Hashable, int] = {}
         self.names: list[str | None] | None = [] if keep_names else None
+        #: The first repeated non-string key, with its two rows.
+        self.duplicate: DuplicateRooms | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
 
     def add(self, key: Hashable, ts: int, group: int) -> None:
-        """Append one room.
-
-        Raises :class:`DuplicateRooms` at once for a non-string key seen before; duplicate
-        string ids are found when the table is built.
-        """
+        """Append one room; a duplicate key is refused when the table is built."""
         key = plain_key(key)
         row = len(self.ts)
         if type(key) is str:
             one, two = fingerprint(key)
         else:
             if key in self.others:
-                raise DuplicateRooms((self.others[key], row), key)
-            self.others[key] = row
+                # Raised when the table is built, as for string ids: a reader first reports
+                # any bad line after this one, as the reference does.
+                if self.duplicate is None:
+                    self.duplicate = DuplicateRooms((self.others[key], row), key)
+            else:
+                self.others[key] = row
             one = two = 0
             key = None
         self.first.append(one)
@@ -232,12 +239,13 @@ class RoomColumns:
         if self.names is not None:
             self.names.extend(keys)
 
-    def name(self, row: int) -> Hashable | None:
-        """The key of ``row`` when it is known."""
+    def name(self, row: int) -> Hashable:
+        """The key of ``row``, or :data:`UNNAMED` when only its fingerprint is kept."""
         for key, at in self.others.items():
             if at == row:
                 return key
-        return None if self.names is None else self.names[row]
+        name = None if self.names is None else self.names[row]
+        return UNNAMED if name is None else name
 
 
 class FactTable:
@@ -309,17 +317,22 @@ class FactTable:
         merged.second.extend(new.second)
         merged.ts.extend(new.ts)
         merged.group.extend(new.group)
+        # The first repeat in arrival order is the one named, as a one-by-one load names it.
+        repeats: list[DuplicateRooms] = [] if new.duplicate is None else [new.duplicate]
         for key, row in new.others.items():
             if key in merged.others:
-                raise DuplicateRooms((max(merged.others[key] - held, -1), row), key)
-            merged.others[key] = held + row
+                repeats.append(DuplicateRooms((-1, row), key))
+            else:
+                merged.others[key] = held + row
         try:
-            built = _build(merged, self.codes.groups, self.indexed)
+            built = _build(merged, self.codes.groups, self.indexed, bool(repeats))
         except DuplicateRooms as error:
-            # The later of the two is always a new room: the held ones are distinct.
             first, second = error.rows
-            key = error.key if error.key is not None else new.name(second - held)
-            raise DuplicateRooms((max(first - held, -1), second - held), key) from None
+            repeats.append(DuplicateRooms((max(first - held, -1), second - held)))
+        if repeats:
+            found = min(repeats, key=lambda repeat: repeat.rows[1])
+            key = found.key if found.key is not UNNAMED else new.name(found.rows[1])
+            raise DuplicateRooms(found.rows, key)
         (
             self.base_ts,
             self.base_group,
@@ -433,6 +446,32 @@ class FactTable:
             return [True] * len(self.codes.partitions)
         return [visibility.admits(key) for key in self.codes.partitions]
 
+    def facts(self) -> dict[Hashable, tuple[int, str | None, Partition | None]]:
+        """Every room's creation time, agent and partition, by key (a diagnostic for tests).
+
+        A string id is named by ``("<fingerprint>", first, second)``, its fingerprint; a room
+        that never counts has ``(NEVER, None, None)``.
+        """
+        codes = self.codes
+
+        def fact(ts: int, group: int) -> tuple[int, str | None, Partition | None]:
+            if group == VOID:
+                return NEVER, None, None
+            agent = codes.agent_ids[codes.group_agent[group]]
+            return ts, agent, codes.partitions[codes.group_partition[group]]
+
+        found: dict[Hashable, tuple[int, str | None, Partition | None]] = {}
+        for one, two, place in self.ids.entries():
+            if place not in self.void:
+                found["<fingerprint>", one, two] = fact(self.base_ts[place], self.base_group[place])
+        for key, place in self.ids.others.items():
+            if place not in self.void:
+                found[key] = fact(self.base_ts[place], self.base_group[place])
+        for key, slot in self.extra_slots.items():
+            name = ("<fingerprint>", *fingerprint(key)) if type(key) is str else key
+            found[name] = fact(self.extra_ts[slot], self.extra_group[slot])
+        return found
+
     def footprint(self) -> dict[str, int]:
         """Bytes of the columns, of the checkpoints, of the id look-up, and of the codes."""
         sizes = {
@@ -461,15 +500,19 @@ def _block_for(groups: int) -> int:
     return block
 
 
-def _build(columns: RoomColumns, groups: int, indexed: bool) -> _Built:
-    """Sort ``columns`` by time into a base: columns, id index and checkpoints."""
+def _build(columns: RoomColumns, groups: int, indexed: bool, checking: bool = False) -> _Built:
+    """Sort ``columns`` by time into a base: columns, id index and checkpoints.
+
+    Raises :class:`DuplicateRooms` for the repeated string id that came in first (by the
+    row of its repeat); ``checking`` stops after that check.
+    """
     np = numpy_or_none()
     block = _block_for(groups)
     # Two bytes a group code while they fit.
     code = "H" if groups <= 0xFFFF else "i"
     if np is None:
-        return _build_python(columns, groups, indexed, block, code)
-    return _build_numpy(np, columns, groups, indexed, block, code)
+        return _build_python(columns, groups, indexed and not checking, block, code)
+    return _build_numpy(np, columns, groups, indexed and not checking, block, code)
 
 
 def _build_numpy(
@@ -495,14 +538,16 @@ def _build_numpy(
     by_first = np.argsort(first, kind="stable")
     first, second, rows = first[by_first], second[by_first], rows[by_first]
     # Equal first hashes are rare; the same id twice has equal second hashes too.
+    repeats: list[tuple[int, int]] = []
     for at in np.flatnonzero(first[1:] == first[:-1]).tolist():
-        run = np.flatnonzero(first == first[at])
         seen: dict[int, int] = {}
-        for index in run.tolist():
-            other = seen.setdefault(int(second[index]), int(rows[index]))
-            if other != rows[index]:
-                pair = sorted((other, int(rows[index])))
-                raise DuplicateRooms((pair[0], pair[1]), None)
+        for index in np.flatnonzero(first == first[at]).tolist():
+            row = int(rows[index])
+            other = seen.setdefault(int(second[index]), row)
+            if other != row:
+                repeats.append((min(other, row), max(other, row)))
+    if repeats:
+        raise DuplicateRooms(min(repeats, key=lambda pair: pair[1]))
     ids = IdIndex(array("q"), array("i"), array("i"), {})
     ids.first.frombytes(first.tobytes())
     ids.second.frombytes(second.tobytes())
@@ -542,10 +587,14 @@ def _build_python(
         for row, (one, two) in enumerate(zip(columns.first, columns.second, strict=True))
         if row not in others
     )
-    for (one, two, row), (next_one, next_two, next_row) in pairwise(entries):
-        if (one, two) == (next_one, next_two):
-            pair = sorted((row, next_row))
-            raise DuplicateRooms((pair[0], pair[1]), None)
+    # Sorted by fingerprint and then row: a repeat follows the first room of its id.
+    repeats = [
+        (row, next_row)
+        for (one, two, row), (next_one, next_two, next_row) in pairwise(entries)
+        if (one, two) == (next_one, next_two)
+    ]
+    if repeats:
+        raise DuplicateRooms(min(repeats, key=lambda pair: pair[1]))
     ids = IdIndex(
         array("q", [entry[0] for entry in entries]),
         array("i", [entry[1] for entry in entries]),
