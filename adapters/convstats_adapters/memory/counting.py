@@ -179,7 +179,8 @@ def _fold_numpy(
         minlength=len(codes.agent_ids),
     ).astype(np.int64)
     found = np.flatnonzero(per_agent)
-    found = found[found != UNASSIGNED]
+    if found.size and found[0] == UNASSIGNED:  # sorted, and UNASSIGNED is code 0
+        found = found[1:]
     return AgentCounts(
         per_agent=dict(
             zip(codes.agent_id_array(np)[found].tolist(), per_agent[found].tolist(), strict=True)

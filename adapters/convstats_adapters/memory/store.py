@@ -74,6 +74,8 @@ class MemoryStore:
     _monitored: dict[str, frozenset[str]] = attrs.field(repr=False)
     _agent_departments: dict[str, frozenset[str]] = attrs.field(repr=False)
     _anonymous: Iterator[int] = attrs.field(repr=False, factory=itertools.count)
+    #: Users' string names by id, read once: a report labels every row with one.
+    _names: dict[str, str] = attrs.field(repr=False, factory=dict)
 
     def __init__(
         self,
@@ -99,6 +101,11 @@ class MemoryStore:
                 data.get(doc.DEPARTMENT_AGENTS, ()), "agentId", "departmentId"
             ),
         )
+        self._names = {
+            user_id: user["name"]
+            for user_id, user in self._users.items()
+            if isinstance(user.get("name"), str)
+        }
         # Rooms go straight to the table: copying millions of documents first would cost
         # more than the build itself.
         self._table.load((self._key(room), room) for room in collections.get(doc.ROOMS, ()))
@@ -184,13 +191,8 @@ class MemoryStore:
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.RoomStore.agent_names`."""
-        names: dict[str, str] = {}
-        for agent_id in agent_ids:
-            user = self._users.get(agent_id)
-            name = None if user is None else user.get("name")
-            if isinstance(name, str):
-                names[agent_id] = name
-        return names
+        names = self._names
+        return {agent_id: names[agent_id] for agent_id in agent_ids if agent_id in names}
 
     # -- Directory -------------------------------------------------------------------------
 
