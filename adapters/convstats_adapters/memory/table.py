@@ -92,11 +92,6 @@ def _pair(partition_code: int, agent_code: int) -> int:
     return (partition_code + 1) << 32 | agent_code
 
 
-def _exact(numbers: array[int]) -> array[int]:
-    """A copy of ``numbers`` without spare capacity (``frombytes`` adds a 16th for growth)."""
-    return array(numbers.typecode, numbers)
-
-
 class Codes:
     """Numbers for agents, partitions and groups, in order of appearance, never renumbered."""
 
@@ -311,25 +306,29 @@ class FactTable:
         self._rebuild(RoomColumns())
 
     def _rebuild(self, new: RoomColumns) -> None:
-        merged = self._live_columns()
-        held = len(merged)
-        merged.first.extend(new.first)
-        merged.second.extend(new.second)
-        merged.ts.extend(new.ts)
-        merged.group.extend(new.group)
-        # The first repeat in arrival order is the one named, as a one-by-one load names it.
         repeats: list[DuplicateRooms] = [] if new.duplicate is None else [new.duplicate]
-        for key, row in new.others.items():
-            if key in merged.others:
-                repeats.append(DuplicateRooms((-1, row), key))
-            else:
-                merged.others[key] = held + row
+        if not self.base_ts and not self.extra_slots:
+            # The initial build: nothing held to merge with, and no copy of the columns.
+            merged, held = new, 0
+        else:
+            merged = self._live_columns()
+            held = len(merged)
+            merged.first.extend(new.first)
+            merged.second.extend(new.second)
+            merged.ts.extend(new.ts)
+            merged.group.extend(new.group)
+            for key, row in new.others.items():
+                if key in merged.others:
+                    repeats.append(DuplicateRooms((-1, row), key))
+                else:
+                    merged.others[key] = held + row
         try:
             built = _build(merged, self.codes.groups, self.indexed, bool(repeats))
         except DuplicateRooms as error:
             first, second = error.rows
             repeats.append(DuplicateRooms((max(first - held, -1), second - held)))
         if repeats:
+            # The first repeat in arrival order is named, as a one-by-one load names it.
             found = min(repeats, key=lambda repeat: repeat.rows[1])
             key = found.key if found.key is not UNNAMED else new.name(found.rows[1])
             raise DuplicateRooms(found.rows, key)
@@ -515,28 +514,42 @@ def _build(columns: RoomColumns, groups: int, indexed: bool, checking: bool = Fa
     return _build_numpy(np, columns, groups, indexed and not checking, block, code)
 
 
+def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
+    """``values`` (a numpy array) as an ``array`` of exactly its size, copied once."""
+    out = array(code, [0]) * len(values)
+    if len(values):
+        np.frombuffer(out, dtype=values.dtype)[:] = values
+    return out
+
+
 def _build_numpy(
     np: ModuleType, columns: RoomColumns, groups: int, indexed: bool, block: int, code: str
 ) -> _Built:
     size = len(columns)
-    ts = np.frombuffer(columns.ts, dtype=np.int64) if size else np.zeros(0, np.int64)
-    group = np.frombuffer(columns.group, dtype=np.int32) if size else np.zeros(0, np.int32)
+    if not size:
+        empty = IdIndex.empty()
+        checkpoints = array("i", [0]) * groups if indexed else None
+        return array("q"), array(code), empty, checkpoints, block, groups
+    ts = np.frombuffer(columns.ts, dtype=np.int64)
     order = np.argsort(ts, kind="stable")
-    base_ts, base_group = array("q"), array(code)
-    base_ts.frombytes(ts[order].tobytes())
-    sorted_groups = group[order].astype(np.uint16 if code == "H" else np.int32)
-    base_group.frombytes(sorted_groups.tobytes())
+    base_ts = _machine(np, ts[order], "q")
+    sorted_groups = np.frombuffer(columns.group, dtype=np.int32)[order]
+    sorted_groups = sorted_groups.astype(np.uint16 if code == "H" else np.int32)
+    base_group = _machine(np, sorted_groups, code)
     place = np.empty(size, dtype=np.int32)
     place[order] = np.arange(size, dtype=np.int32)
+    del order
 
     strings = np.ones(size, dtype=bool)
     if columns.others:
         strings[list(columns.others.values())] = False
-    rows = np.flatnonzero(strings)
-    first = np.frombuffer(columns.first, dtype=np.int64)[rows] if size else np.zeros(0, np.int64)
-    second = np.frombuffer(columns.second, dtype=np.int32)[rows] if size else np.zeros(0, np.int32)
+    rows = np.flatnonzero(strings).astype(np.int32)
+    del strings
+    first = np.frombuffer(columns.first, dtype=np.int64)[rows]
     by_first = np.argsort(first, kind="stable")
-    first, second, rows = first[by_first], second[by_first], rows[by_first]
+    first, rows = first[by_first], rows[by_first]
+    second = np.frombuffer(columns.second, dtype=np.int32)[rows]
+    del by_first
     # Equal first hashes are rare; the same id twice has equal second hashes too.
     repeats: list[tuple[int, int]] = []
     for at in np.flatnonzero(first[1:] == first[:-1]).tolist():
@@ -548,27 +561,24 @@ def _build_numpy(
                 repeats.append((min(other, row), max(other, row)))
     if repeats:
         raise DuplicateRooms(min(repeats, key=lambda pair: pair[1]))
-    ids = IdIndex(array("q"), array("i"), array("i"), {})
-    ids.first.frombytes(first.tobytes())
-    ids.second.frombytes(second.tobytes())
-    ids.place.frombytes(place[rows].tobytes())
-    ids.others = {key: int(place[row]) for key, row in columns.others.items()}
+    ids = IdIndex(
+        _machine(np, first, "q"),
+        _machine(np, second, "i"),
+        _machine(np, place[rows], "i"),
+        {key: int(place[row]) for key, row in columns.others.items()},
+    )
+    del first, second, rows, place
 
     checkpoints = None
     if indexed:
         blocks = size // block
-        counts = np.zeros((blocks + 1, groups), dtype=np.int64)
-        if blocks:
-            whole = sorted_groups[: blocks * block].astype(np.int64)
-            whole += np.repeat(np.arange(blocks, dtype=np.int64) * groups, block)
-            counts[1:] = np.bincount(whole, minlength=blocks * groups).reshape(blocks, groups)
-            np.cumsum(counts, axis=0, out=counts)
-        checkpoints = array("i")
-        checkpoints.frombytes(counts.astype(np.int32).tobytes())
-    ids.first, ids.second, ids.place = _exact(ids.first), _exact(ids.second), _exact(ids.place)
-    if checkpoints is not None:
-        checkpoints = _exact(checkpoints)
-    return _exact(base_ts), _exact(base_group), ids, checkpoints, block, groups
+        counts = np.zeros((blocks + 1, groups), dtype=np.int32)
+        # Block by block: one pass of n int64 codes would cost 8 bytes a room for a moment.
+        for row in range(blocks):
+            found = np.bincount(sorted_groups[row * block : (row + 1) * block], minlength=groups)
+            np.add(counts[row], found, out=counts[row + 1])
+        checkpoints = _machine(np, counts.reshape(-1), "i")
+    return base_ts, base_group, ids, checkpoints, block, groups
 
 
 def _build_python(
