@@ -14,7 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from convstats import TimeWindow, Visibility
-from convstats.errors import DataFormatError
+from convstats.errors import DataFormatError, MissingDependency
 from convstats_adapters import documents as doc
 from convstats_adapters.files import load_collections
 from convstats_adapters.memory import MemoryStore, loader
@@ -328,5 +328,5 @@ def test_without_msgspec_from_path_uses_the_reference(
     monkeypatch.setattr(loader, "msgspec", None)
     assert not loader.fast_loader_available()
     assert MemoryStore.from_path(tmp_path).room_count == 1
-    with pytest.raises(RuntimeError, match="fast"):
+    with pytest.raises(MissingDependency, match=r"convstats\[fast\]"):
         loader.read_export(tmp_path, indexed=False)

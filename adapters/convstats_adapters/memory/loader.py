@@ -27,7 +27,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from convstats.errors import DataFormatError
+import attrs
+
+from convstats.errors import DataFormatError, MissingDependency
 from convstats.model import epoch_ms
 from convstats_adapters import documents as doc
 from convstats_adapters.files import (
@@ -61,16 +63,17 @@ def fast_loader_available() -> bool:
     return msgspec is not None
 
 
+@attrs.frozen
 class Export:
-    """What :func:`read_export` read: the rooms as a table, and every other collection."""
+    """What :func:`read_export` read: the rooms as a table, and every other collection.
 
-    def __init__(
-        self, rooms: FactTable, collections: dict[str, list[dict[str, Any]]], anonymous: int
-    ) -> None:
-        self.rooms = rooms
-        self.collections = collections
-        #: How many rooms had no ``_id``: their keys are ``("<no _id>", 0 … anonymous - 1)``.
-        self.anonymous = anonymous
+    ``anonymous`` is how many rooms had no ``_id``: their keys are ``("<no _id>", 0)`` to
+    ``("<no _id>", anonymous - 1)``.
+    """
+
+    rooms: FactTable
+    collections: dict[str, list[dict[str, Any]]]
+    anonymous: int
 
 
 def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
@@ -79,10 +82,10 @@ def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
     Each ``<collection>.json`` is JSON Lines or a JSON array, as for
     :func:`~convstats_adapters.files.load_collections`; array files are read by the
     reference loader. Raises :class:`~convstats.errors.DataFormatError` naming the file and,
-    where known, the line; :class:`RuntimeError` when msgspec is not installed.
+    where known, the line; :class:`~convstats.errors.MissingDependency` without msgspec.
     """
     if msgspec is None:
-        raise RuntimeError("the fast loader needs msgspec (extra 'fast')")
+        raise MissingDependency("msgspec", "fast")
     root = Path(path)
     if not root.is_dir():
         raise DataFormatError(str(root), "not a mongoexport directory")
