@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from array import array
 from collections.abc import Callable, Iterator
@@ -562,3 +563,21 @@ def test_without_numpy_auto_explains_the_index(monkeypatch: pytest.MonkeyPatch) 
     store = MemoryStore(many_groups)
     monkeypatch.setitem(sys.modules, "numpy", None)
     assert store.explain(ALL_DAY, Visibility.everything()) is Plan.INDEX
+
+
+@pytest.mark.parametrize("numpy", [True, False])
+def test_windows_across_many_checkpoints(numpy: bool) -> None:
+    """A window over many blocks counts from the checkpoints as the scan counts, either edge."""
+    agents = ("ana", "bo", None)
+    documents = [
+        room(f"r{n}", at(n * timedelta(minutes=7)), agents[n % 3], departmentId=f"d{n % 2}")
+        for n in range(300)
+    ]
+    data = only_rooms(*documents)
+    expected = MemoryStore(data, strategy="scan")
+    with small_blocks(), without_numpy() if not numpy else contextlib.nullcontext():
+        store = MemoryStore(data, strategy="indexed")
+        for first, last in ((0, 299), (3, 290), (5, 61), (130, 131), (17, 200)):
+            window = TimeWindow(at(first * timedelta(minutes=7)), at(last * timedelta(minutes=7)))
+            for scope in ({}, {"department_ids": {"d1"}}):
+                assert counts(store, window, **scope) == counts(expected, window, **scope)
