@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import operator
 from collections.abc import Mapping
 from datetime import timezone, tzinfo
 from typing import Any
@@ -29,10 +30,10 @@ from convstats.errors import (
     RequestError,
     StorageError,
 )
-from convstats.model import Report
+from convstats.model import Report, TimeWindow, TotalMode, Visibility, report_total
 from convstats.ports import Authority
 from convstats.report import ConversationsByAgent
-from convstats.sorting import parse_sort
+from convstats.sorting import Ranked, Sort, parse_sort
 
 __all__ = [
     "STORAGE_UNAVAILABLE",
@@ -138,6 +139,20 @@ def report_body(report: Report) -> dict[str, Any]:
     }
 
 
+_VALUE = operator.itemgetter(2)
+
+
+def _ranked_body(rows: list[Ranked], unspecified: int, mode: TotalMode) -> dict[str, Any]:
+    """:func:`report_body` of the report whose rows are ``rows`` (label, agent id, value)."""
+    data = [{"label": label, "value": value} for label, _, value in rows]
+    return {
+        "total": report_total(sum(map(_VALUE, rows)), unspecified, mode),
+        "data": data,
+        "unspecified": unspecified,
+        "success": True,
+    }
+
+
 def validate_params(params: Mapping[Any, Any]) -> tuple[str, str, str | None]:
     """Check the query parameters against the endpoint's schema; return start, end and sort.
 
@@ -178,22 +193,34 @@ class ConversationsByAgentEndpoint:
 
     def handle(self, params: Mapping[Any, Any], user_id: str | None) -> Response:
         """Answer one request; ``user_id`` is the authenticated caller, or ``None``."""
+        reports = self.reports
         try:
-            report = self.report(params, user_id)
+            window, sort, visibility = self._query(params, user_id)
+            if reports.cache is not None:
+                body = report_body(reports.report(window, sort=sort, visibility=visibility))
+            else:
+                # The rows go straight into the body: no AgentRow is built for them.
+                rows, unspecified = reports.ranked(window, sort=sort, visibility=visibility)
+                body = _ranked_body(rows, unspecified, reports.total_mode)
         except RequestError as error:
             return error_response(error)
         except StorageError as error:
             return storage_failure_response(error)
-        return Response(status=200, body=report_body(report))
+        return Response(status=200, body=body)
 
     __call__ = handle
 
     def report(self, params: Mapping[Any, Any], user_id: str | None) -> Report:
         """The typed report behind a success answer; raises what :meth:`handle` answers."""
+        window, sort, visibility = self._query(params, user_id)
+        return self.reports.report(window, sort=sort, visibility=visibility)
+
+    def _query(
+        self, params: Mapping[Any, Any], user_id: str | None
+    ) -> tuple[TimeWindow, Sort, Visibility]:
         caller = self.authority.authenticate(user_id)
         start, end, raw_sort = validate_params(params)
         self.authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
         sort = parse_sort(raw_sort)
         window = window_from_strings(start, end, self.server_tz)
-        visibility = self.authority.visibility(caller)
-        return self.reports.report(window, sort=sort, visibility=visibility)
+        return window, sort, self.authority.visibility(caller)

@@ -21,6 +21,7 @@ __all__ = [
     "UserRecord",
     "Visibility",
     "epoch_ms",
+    "report_total",
     "to_bson_precision",
 ]
 
@@ -223,6 +224,9 @@ class Report:
     @property
     def total(self) -> int:
         """The report's ``total``, as defined by :attr:`total_mode`."""
-        if self.total_mode is TotalMode.ROCKETCHAT:
-            return self.assigned
-        return self.assigned + self.unspecified
+        return report_total(self.assigned, self.unspecified, self.total_mode)
+
+
+def report_total(assigned: int, unspecified: int, mode: TotalMode) -> int:
+    """``total`` of a report with these counts: ``assigned`` alone under ``ROCKETCHAT``."""
+    return assigned if mode is TotalMode.ROCKETCHAT else assigned + unspecified

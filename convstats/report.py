@@ -7,7 +7,7 @@ import attrs
 from convstats.cache import TTLCache
 from convstats.model import AgentRow, Report, TimeWindow, TotalMode, Visibility
 from convstats.ports import RoomStore, Versioned
-from convstats.sorting import DEFAULT_SORT, Sort, sort_rows
+from convstats.sorting import DEFAULT_SORT, Ranked, Sort, rank
 
 __all__ = ["ConversationsByAgent"]
 
@@ -77,18 +77,42 @@ class ConversationsByAgent:
             lambda: self._compute(store, window, sort, visibility),
         )
 
+    def ranked(
+        self,
+        window: TimeWindow,
+        *,
+        sort: Sort = DEFAULT_SORT,
+        visibility: Visibility = _EVERYTHING,
+    ) -> tuple[list[Ranked], int]:
+        """The report's rows as ``(label, agent id, value)`` in order, and ``unspecified``.
+
+        What :meth:`report` holds, without building a value per row (for answers that only
+        serialise the rows); never cached. Raises what :meth:`report` raises.
+        """
+        return self._ranked(self.store, window, sort, visibility)
+
+    def _ranked(
+        self, store: RoomStore, window: TimeWindow, sort: Sort, visibility: Visibility
+    ) -> tuple[list[Ranked], int]:
+        counts = store.count_conversations(window, visibility)
+        per_agent = counts.per_agent
+        names = store.agent_names(tuple(per_agent)) if per_agent else {}
+        label = names.get
+        rows = [
+            (label(agent_id, agent_id), agent_id, value) for agent_id, value in per_agent.items()
+        ]
+        return rank(rows, sort), counts.unspecified
+
     def _compute(
         self, store: RoomStore, window: TimeWindow, sort: Sort, visibility: Visibility
     ) -> Report:
-        counts = store.count_conversations(window, visibility)
-        names = store.agent_names(tuple(counts.per_agent)) if counts.per_agent else {}
-        rows = (
-            AgentRow(agent_id=agent_id, label=names.get(agent_id, agent_id), value=value)
-            for agent_id, value in counts.per_agent.items()
-        )
+        rows, unspecified = self._ranked(store, window, sort, visibility)
         return Report(
             window=window,
-            rows=sort_rows(rows, sort),
-            unspecified=counts.unspecified,
+            rows=tuple(
+                AgentRow(agent_id=agent_id, label=label, value=value)
+                for label, agent_id, value in rows
+            ),
+            unspecified=unspecified,
             total_mode=self.total_mode,
         )

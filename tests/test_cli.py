@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -485,17 +487,30 @@ def test_library_warnings_are_one_line(monkeypatch):
     assert err == "convstats: warning: the driver says so\n"
 
 
-def test_progress_on_a_terminal_only(tmp_path):
+def _gzip_rooms(folder):
+    rooms = Path(folder) / "rocketchat_room.json"
+    with gzip.open(rooms.with_name("rocketchat_room.json.gz"), "wb") as packed:
+        packed.write(rooms.read_bytes())
+    rooms.unlink()
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["gzip", "plain"])
+def test_progress_on_a_terminal_only(tmp_path, packed):
     """Loading shows documents read and their rate on a terminal, about once a second."""
     data = workspace(tmp_path, {"a1": "Ana", "a2": "Bo"}, rooms=1500)
+    if packed:
+        _gzip_rooms(data)  # read by the reference reader, which reports every 1024 documents
     argv = ["conversations-by-agent", "--data", data, *MARCH]
     terminal, out = Terminal(), io.StringIO()
     ticks = itertools.count(0.0, 0.75)  # seconds, one step per reading of the clock
     assert run(argv, out=out, err=terminal, clock=lambda: next(ticks)) == 0
     shown = terminal.getvalue()
-    # 1024 rooms at 0.75 s: too soon; 2048 at 1.5 s: shown; 3000 at 2.25 s: too soon after.
-    assert "reading rocketchat_room: 2,048, 1,365/s" in shown
-    assert "3,000" not in shown
+    if packed:
+        # 1024 rooms at 0.75 s: too soon; 2048 at 1.5 s: shown; 3000 at 2.25 s: too soon after.
+        assert "reading rocketchat_room: 2,048, 1,365/s" in shown
+        assert "3,000" not in shown
+    else:  # the streaming reader reports once a chunk: here the whole file
+        assert re.search(r"reading rocketchat_room: [\d,]+, [\d,]+/s", shown)
     assert shown.endswith("\r\x1b[K")  # erased before the report is printed
     assert "Total: 3000" in out.getvalue()
     quiet = io.StringIO()

@@ -14,13 +14,18 @@ from hypothesis import strategies as st
 from convstats import (
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
+    OperatorAuthority,
     RocketChatAuthority,
     TimeWindow,
+    TotalMode,
+    TTLCache,
     Visibility,
 )
 from convstats.errors import StorageUnavailable
+from convstats.http import report_body
 from convstats.model import AgentCounts
 from convstats_adapters.memory import MemoryStore
+from tests.generators import sort_parameters, windows, workspaces
 
 UTC = timezone.utc
 
@@ -207,3 +212,21 @@ def test_any_query_gets_a_spec_answer(params, user):
         assert spy.room_reads == 0  # nothing read for a refused request
     if user not in ("boss",):
         assert spy.room_reads == 0  # not authenticated or not permitted: no room data read
+
+
+@given(data=workspaces(), window=windows(), sort=sort_parameters(), mode=st.sampled_from(TotalMode))
+def test_the_body_is_the_report_s_body(data, window, sort, mode):
+    """handle() answers exactly report_body(report()), with or without a cache of reports."""
+    store = MemoryStore(data)
+    params = {"start": window.start.isoformat(), "end": window.end.isoformat(), "sort": sort}
+    bodies = []
+    for cache in (None, TTLCache(ttl=60)):
+        endpoint = ConversationsByAgentEndpoint(
+            reports=ConversationsByAgent(store=store, total_mode=mode, cache=cache),
+            authority=OperatorAuthority(),
+        )
+        response = endpoint.handle(params, "operator")
+        if response.status == 200:
+            assert response.body == report_body(endpoint.report(params, "operator"))
+        bodies.append(response)
+    assert bodies[0] == bodies[1]

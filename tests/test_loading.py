@@ -11,10 +11,18 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convstats import TimeWindow, Visibility
+from convstats.dates import parse_iso_datetime
 from convstats.errors import DataFormatError
-from convstats_adapters.files import DateOutOfRange, load_collections, reporting_progress
+from convstats_adapters.files import (
+    DateOutOfRange,
+    decode_value,
+    load_collections,
+    reporting_progress,
+)
 from convstats_adapters.memory import MemoryStore
 
 UTC = timezone.utc
@@ -440,3 +448,56 @@ def test_progress_is_reported_while_reading(tmp_path):
     ]
     load_collections(tmp_path)
     assert len(heard) == 4  # outside the block nobody is told
+
+
+def _exported_dates() -> st.SearchStrategy[str]:
+    """Text in mongoexport's date shape, every field drawn from a little beyond its range."""
+
+    def two(top: int) -> st.SearchStrategy[str]:
+        return st.integers(0, top).map("{:02d}".format)
+
+    fields = st.tuples(
+        st.one_of(st.integers(0, 9999), st.sampled_from((1, 1969, 1970, 2024, 9999))).map(
+            "{:04d}".format
+        ),
+        two(13),
+        two(32),
+        st.sampled_from(("T", "T", "T", " ", "t")),
+        two(25),
+        two(61),
+        two(61),
+        st.sampled_from(("", ".000", ".999", ".123", ".5", ".1234")),
+        st.one_of(
+            st.sampled_from(("Z", "Z", "", "z", "+00:00", "-00:00")),
+            st.tuples(st.sampled_from("+-"), two(25), st.sampled_from((":", ":", "")), two(61)).map(
+                "".join
+            ),
+        ),
+    )
+    return fields.map(lambda f: f"{f[0]}-{f[1]}-{f[2]}{f[3]}{f[4]}:{f[5]}:{f[6]}{f[7]}{f[8]}")
+
+
+@given(st.one_of(_exported_dates(), st.text(max_size=30)))
+def test_exported_dates_read_as_the_full_parser_reads_them(text):
+    """The $date shortcut gives the full parser's instant and zone, or the same refusal."""
+    expected = parse_iso_datetime(text)
+    try:
+        found = decode_value({"$date": text})
+    except ValueError:
+        assert expected is None
+        return
+    assert found == expected
+    assert found.tzinfo is expected.tzinfo
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-02-29T23:59:59.999Z", datetime(2024, 2, 29, 23, 59, 59, 999_000, tzinfo=UTC)),
+        ("2024-03-01T00:00:00+05:30", datetime(2024, 2, 29, 18, 30, tzinfo=UTC)),
+        ("0001-01-01T00:00:00.000Z", datetime(1, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_exported_dates(text, expected):
+    """mongoexport's own shape, with and without milliseconds or an offset, is read exactly."""
+    assert decode_value({"$date": text}) == expected

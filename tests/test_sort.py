@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from convstats.errors import InvalidSort
 from convstats.http import error_response
 from convstats.model import AgentRow
-from convstats.sorting import DEFAULT_SORT, Sort, SortField, parse_sort, sort_rows
+from convstats.sorting import DEFAULT_SORT, Sort, SortField, parse_sort, rank, sort_rows
 from tests.generators import sort_parameters, sorts
 
 ROWS = (
@@ -102,3 +102,22 @@ def test_absurd_nesting_is_an_invalid_sort():
     """A sort nested too deeply to parse is refused like any other invalid sort."""
     with pytest.raises(InvalidSort):
         parse_sort("[" * 100_000)
+
+
+@given(
+    rows=st.lists(
+        st.builds(
+            AgentRow,
+            agent_id=st.text(max_size=3),
+            label=st.sampled_from(("Ana", "ana", "Bo", "", "Zed")),
+            value=st.integers(0, 3),
+        ),
+        unique_by=lambda row: row.agent_id,
+        max_size=12,
+    ),
+    sort=sorts(),
+)
+def test_ranked_tuples_sort_as_rows_do(rows, sort):
+    """(label, agent id, value) tuples come out in the order sort_rows gives the rows."""
+    ranked = rank([(row.label, row.agent_id, row.value) for row in rows], sort)
+    assert ranked == [(row.label, row.agent_id, row.value) for row in sort_rows(rows, sort)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Iterator
+from array import array
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
@@ -26,7 +28,7 @@ from convstats import Report, TimeWindow, TotalMode, Visibility
 from convstats.errors import MissingDependency
 from convstats.ports import RoomStore
 from convstats.sorting import Sort
-from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, counting
+from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, counting, ids, table
 from tests.builders import build_report, only_rooms, room
 from tests.builders import counts as count_dict
 from tests.generators import AGENTS, rooms, sorts, visibilities, windows, workspaces
@@ -55,6 +57,31 @@ def index_only() -> Iterator[None]:
         yield
     finally:
         counting.COLUMN_SLOTS_PER_GROUP = saved
+
+
+@contextmanager
+def small_blocks() -> Iterator[None]:
+    """Checkpoints every 4 rooms and a new base after 3 changes, so small data reaches both."""
+    saved = table.MIN_BLOCK, table.BLOCK_PER_GROUP, table.COMPACT_MIN
+    table.MIN_BLOCK, table.BLOCK_PER_GROUP, table.COMPACT_MIN = 4, 0, 3
+    try:
+        yield
+    finally:
+        table.MIN_BLOCK, table.BLOCK_PER_GROUP, table.COMPACT_MIN = saved
+
+
+@contextmanager
+def without_numpy() -> Iterator[None]:
+    """Makes every ``import numpy`` fail, so that the pure-Python paths build and count."""
+    saved = sys.modules.get("numpy")
+    sys.modules["numpy"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if saved is None:
+            del sys.modules["numpy"]
+        else:
+            sys.modules["numpy"] = saved
 
 
 @pytest.fixture(params=STRATEGY_NAMES)
@@ -138,10 +165,43 @@ def test_rooms_without_id_all_count(strategy: str) -> None:
     assert store.room_count == 3
 
 
-def test_duplicate_ids_are_refused(strategy: str) -> None:
-    """Two rooms with the same _id in the initial data are a ValueError."""
-    with pytest.raises(ValueError, match="two rooms"):
-        MemoryStore(only_rooms(room("r1", at(MS)), room("r1", at(MS))), strategy=strategy)
+@pytest.mark.parametrize(("room_id", "shown"), [("r1", "'r1'"), (1, "1"), ({"k": [1]}, "")])
+def test_duplicate_ids_are_refused(strategy: str, room_id: Any, shown: str) -> None:
+    """Two rooms with the same _id in the initial data are a ValueError naming the id."""
+    data = only_rooms(room("r0", at(MS)), room(room_id, at(MS)), room(room_id, at(2 * MS)))
+    with pytest.raises(ValueError, match=f"two rooms have the _id {shown}"):
+        MemoryStore(data, strategy=strategy)
+    if strategy != "columnar":
+        with without_numpy(), pytest.raises(ValueError, match="two rooms have the _id"):
+            MemoryStore(data, strategy=strategy)
+
+
+def test_string_subclass_ids_are_strings(strategy: str) -> None:
+    """An id that is a str subclass finds the room stored under the equal plain string."""
+
+    class Text(str):
+        pass
+
+    store = MemoryStore(only_rooms(room(Text("r1"), at(MS), "ana")), strategy=strategy)
+    assert "r1" in store
+    store.set_served_by("r1", {"_id": "bo"})
+    assert store.remove_room(Text("r1"))
+    assert store.room_count == 0
+
+
+def test_ids_sharing_a_first_hash_are_told_apart_by_the_second() -> None:
+    """Keys whose 64-bit hashes collide are still found at their own places."""
+    one, two = ids.fingerprint("a")
+    other = ids.fingerprint("b")[1]
+    index = ids.IdIndex(
+        array("q", [one - 1, one, one, one + 1]),
+        array("i", [two, other, two, other]),
+        array("i", [10, 11, 12, 13]),
+        {},
+    )
+    assert index.find("a") == 12
+    assert index.find("c") is None
+    assert len(index) == 4
 
 
 def test_partitions_follow_monitor_scope(strategy: str) -> None:
@@ -307,6 +367,13 @@ def test_every_strategy_reports_as_the_scan(
         assert reports(store, window, visibility, sort) == expected, name
         with index_only():
             assert reports(store, window, visibility, sort) == expected, name
+        with small_blocks():
+            store = MemoryStore(data, strategy=name)
+            assert reports(store, window, visibility, sort) == expected, name
+    with without_numpy(), small_blocks():
+        for name in ("indexed", "auto"):
+            store = MemoryStore(data, strategy=name)
+            assert reports(store, window, visibility, sort) == expected, name
 
 
 def _holds(store: MemoryStore, room_id: str) -> bool:
@@ -322,18 +389,38 @@ AGENT_CHANGES = st.one_of(
 
 
 class StoresAgree(RuleBasedStateMachine):
-    """Every strategy's store, fed the same changes, keeps reporting as the scan's store."""
+    """Every strategy's store, fed the same changes, keeps reporting as the scan's store.
+
+    Checkpoints every four rooms and a new base after three changes put every path of the
+    table (void places, the overlay, compaction) in reach of a few rooms; a second store per
+    strategy keeps the default sizes.
+    """
 
     ids = Bundle("ids")
+    strategies = STRATEGY_NAMES
 
     def __init__(self) -> None:
         super().__init__()
         self.stores: dict[str, MemoryStore] = {}
         self.fresh = 0
+        self.sizes = small_blocks()
+        self.sizes.__enter__()
+
+    def teardown(self) -> None:
+        self.sizes.__exit__(None, None, None)
+
+    def make(self, data: dict[str, list[dict[str, Any]]], strategy: str) -> Any:
+        return MemoryStore(data, strategy=strategy)
 
     @initialize(target=ids, data=workspaces(max_rooms=20))
     def build(self, data: dict[str, list[dict[str, Any]]]) -> Any:
-        self.stores = {name: MemoryStore(data, strategy=name) for name in STRATEGY_NAMES}
+        self.stores = {name: self.make(data, name) for name in self.strategies}
+        saved = table.MIN_BLOCK, table.BLOCK_PER_GROUP, table.COMPACT_MIN
+        self.sizes.__exit__(None, None, None)
+        self.stores.update(
+            {f"{name} (default sizes)": self.make(data, name) for name in self.strategies}
+        )
+        table.MIN_BLOCK, table.BLOCK_PER_GROUP, table.COMPACT_MIN = saved
         return multiple(*(document["_id"] for document in data["rocketchat_room"]))
 
     @rule(target=ids, data=st.data())
@@ -381,6 +468,41 @@ class StoresAgree(RuleBasedStateMachine):
 
 
 TestStoresAgree = StoresAgree.TestCase
+
+
+class _WithoutNumpy:
+    """A store whose every call runs with numpy unimportable (Hypothesis itself needs it)."""
+
+    def __init__(self, build: Callable[[], MemoryStore]) -> None:
+        with without_numpy():
+            self._store = build()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with without_numpy():
+                return found(*args, **kwargs)
+
+        return call
+
+    def __contains__(self, room_id: object) -> bool:
+        with without_numpy():
+            return room_id in self._store
+
+
+class StoresAgreeWithoutNumpy(StoresAgree):
+    """Without numpy, the stores that count from the index still report as the scan's."""
+
+    strategies = ("scan", "indexed", "auto")
+
+    def make(self, data: dict[str, list[dict[str, Any]]], strategy: str) -> Any:
+        return _WithoutNumpy(lambda: MemoryStore(data, strategy=strategy))
+
+
+TestStoresAgreeWithoutNumpy = StoresAgreeWithoutNumpy.TestCase
 
 
 def test_ids_compare_as_mongodb_compares_them(strategy: str) -> None:
@@ -449,3 +571,21 @@ def test_the_strategy_is_fixed_at_construction() -> None:
     store = MemoryStore(strategy="scan")
     with pytest.raises(AttributeError):
         store.strategy = "indexed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("numpy", [True, False])
+def test_windows_across_many_checkpoints(numpy: bool) -> None:
+    """A window over many blocks counts from the checkpoints as the scan counts, either edge."""
+    agents = ("ana", "bo", None)
+    documents = [
+        room(f"r{n}", at(n * timedelta(minutes=7)), agents[n % 3], departmentId=f"d{n % 2}")
+        for n in range(300)
+    ]
+    data = only_rooms(*documents)
+    expected = MemoryStore(data, strategy="scan")
+    with small_blocks(), without_numpy() if not numpy else contextlib.nullcontext():
+        store = MemoryStore(data, strategy="indexed")
+        for first, last in ((0, 299), (3, 290), (5, 61), (130, 131), (17, 200)):
+            window = TimeWindow(at(first * timedelta(minutes=7)), at(last * timedelta(minutes=7)))
+            for scope in ({}, {"department_ids": {"d1"}}):
+                assert counts(store, window, **scope) == counts(expected, window, **scope)

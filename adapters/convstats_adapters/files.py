@@ -22,7 +22,7 @@ import sys
 import zlib
 from collections.abc import Callable, Collection, Iterator
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
@@ -104,9 +104,37 @@ def progress_callback() -> ProgressCallback | None:
     return _progress.get()
 
 
+#: The fixed shape ``mongoexport`` writes a ``$date`` in; hour 24 is left to the full parser.
+_EXPORTED_DATE = re.compile(
+    # Only UTC, as mongoexport writes it: other offsets have limits of their own (moment
+    # refuses beyond -12:00..+14:00) that the full parser knows.
+    r"\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):\d{2}:\d{2}(?:\.\d{3})?(?:Z|[+-]00:00)",
+    re.ASCII,
+)
+
+
+def _exported_date(value: str) -> datetime | None:
+    """``YYYY-MM-DDTHH:MM:SS(.mmm)`` and ``Z`` (or ``±00:00``), as ``mongoexport`` writes dates.
+
+    ``None`` for any other text, and for a value this shortcut cannot vouch for: the caller
+    then asks :func:`~convstats.dates.parse_iso_datetime`, which decides. Whatever it
+    returns, that parser would have returned the same.
+    """
+    if _EXPORTED_DATE.fullmatch(value) is None:
+        return None
+    try:
+        # Python 3.10's fromisoformat does not read "Z".
+        moment = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1] == "Z" else value)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _date(value: Any) -> datetime | DateOutOfRange:
     if isinstance(value, str):
-        parsed = parse_iso_datetime(value)
+        # The full request-date parser costs about 30 times more than the fixed shape
+        # mongoexport writes; it still decides every other text.
+        parsed = _exported_date(value) or parse_iso_datetime(value)
         if parsed is None:
             raise _BadValue(f"invalid $date {value!r}")
         return parsed

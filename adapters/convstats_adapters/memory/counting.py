@@ -3,26 +3,35 @@
 ========== ===========================================================================
 ``scan``     one Python pass over every room's facts; the reference
 ``columnar`` a few vectorised numpy passes over the columns (extra ``columnar``)
-``indexed``  two bisections per (partition, agent) group of the sorted creation times
-``auto``     the index, or the columns when numpy is installed and groups are many for
-             the rooms held
+``indexed``  two bisections of the time-sorted rooms, then two rows of per-group
+             checkpoint counts and the short runs of rooms around them
+``auto``     the index, or the columns when numpy is installed and the rooms are few
+             for the groups a query admits
 ========== ===========================================================================
 
 All give exactly the same counts; :func:`explain` says which plan a strategy takes for a
-query.
+query. Each counts groups (partition, agent) first and then adds the admitted groups up
+per agent.
 """
 
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from itertools import chain
 from types import ModuleType
+from typing import Any
 
 from convstats.errors import MissingDependency
 from convstats.model import AgentCounts, TimeWindow, Visibility
-from convstats_adapters.memory.table import NEVER, UNASSIGNED, FactTable
+from convstats_adapters.memory.table import (
+    UNASSIGNED,
+    VOID,
+    FactTable,
+    numpy_or_none,
+    window_groups_python,
+)
 
 __all__ = [
     "COLUMN_SLOTS_PER_GROUP",
@@ -34,10 +43,11 @@ __all__ = [
     "needs_index",
 ]
 
-#: How many column slots numpy counts in the time the index takes for one group (two
-#: bisections and the bookkeeping around them in Python), measured on the benchmark
-#: machine: about 1 µs a group against about 2.5 ns a slot. See ``benchmarks/README.md``.
-COLUMN_SLOTS_PER_GROUP = 400
+#: ``auto`` counts from the columns when the rooms held are fewer than this many times the
+#: groups a query admits: the index's cost grows with the groups (a few vectorised passes
+#: over them and over at most one block of rooms), the columns' with the rooms. Measured on
+#: the benchmark machine; see ``benchmarks/README.md``.
+COLUMN_SLOTS_PER_GROUP = 2
 
 
 class Plan(enum.Enum):
@@ -50,73 +60,100 @@ class Plan(enum.Enum):
 
 def load_numpy() -> ModuleType:
     """Import numpy, or raise :class:`~convstats.errors.MissingDependency` naming the extra."""
-    try:
-        import numpy
-    except ImportError as error:
-        raise MissingDependency("numpy", "columnar") from error
-    return numpy
-
-
-def _numpy_or_none() -> ModuleType | None:
-    try:
-        return load_numpy()
-    except MissingDependency:
-        return None
+    np = numpy_or_none()
+    if np is None:
+        raise MissingDependency("numpy", "columnar")
+    return np
 
 
 def count_scan(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
     """Count by looking at every room's facts, one at a time."""
     start, end = window.start_ms, window.end_ms
-    admitted = table.admitted(visibility)
-    per_code: Counter[int] = Counter()
-    for ts, code, agent in zip(table.ts, table.partition, table.agent, strict=True):
-        if ts != NEVER and start <= ts < end and admitted[code]:
-            per_code[agent] += 1
-    return _answer(table, per_code)
+    admitted = table.codes.admitted_groups(visibility)
+    per_group: Counter[int] = Counter()
+    for ts, group in chain(
+        zip(table.base_ts, table.base_group, strict=True),
+        zip(table.extra_ts, table.extra_group, strict=True),
+    ):
+        if start <= ts < end and admitted[group]:
+            per_group[group] += 1
+    return _fold_python(table, per_group, admitted)
 
 
 def count_columns(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count in a few vectorised passes: time mask, partition mask, bincount.
+    """Count in a few vectorised passes: time mask, bincount of groups, sum per agent.
 
-    Costs a pass over every slot whatever the window; the partitions are judged once each.
+    Costs a pass over every room whatever the window.
     """
     np = load_numpy()
-    # Zero-copy views of the arrays; they must not outlive this call, because an array
-    # with an exported buffer cannot grow.
-    ts = np.frombuffer(table.ts, dtype=np.int64)
-    hits = np.flatnonzero((ts >= window.start_ms) & (ts < window.end_ms))
-    if visibility.restricted and hits.size:
-        admitted = np.array(table.admitted(visibility), dtype=bool)
-        partitions = np.frombuffer(table.partition, dtype=np.intc)[hits]
-        hits = hits[admitted[partitions]]
-    agents = np.frombuffer(table.agent, dtype=np.intc)[hits]
-    counts = np.bincount(agents, minlength=len(table.agent_ids))
-    nonzero = np.flatnonzero(counts).tolist()
-    return _answer(table, {code: int(counts[code]) for code in nonzero})
+    per_group = np.zeros(table.codes.groups, dtype=np.int64)
+    for times, groups in ((table.base_ts, table.base_group), (table.extra_ts, table.extra_group)):
+        if times:
+            # Zero-copy views, gone when this call returns: an array with an exported
+            # buffer cannot grow.
+            ts = np.frombuffer(times, dtype=np.int64)
+            hits = (ts >= window.start_ms) & (ts < window.end_ms)
+            codes = np.frombuffer(groups, dtype=_DTYPES[groups.typecode])[hits]
+            found = np.bincount(codes, minlength=len(per_group))
+            per_group[: len(found)] += found
+    return _fold_numpy(np, table, per_group, visibility)
 
 
 def count_index(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count by bisecting each admitted group's sorted creation times for the window's ends.
-
-    O(groups * log rooms), whatever the number of rooms in the window.
-    """
-    assert table.index is not None
+    """Count from the checkpoints: O(groups + block) whatever the number of rooms held."""
+    assert table.checkpoints is not None
     start, end = window.start_ms, window.end_ms
-    per_code: dict[int, int] = {}
+    np = numpy_or_none()
+    if np is None:
+        per_group = window_groups_python(table, start, end) if start < end else Counter()
+        for ts, group in zip(table.extra_ts, table.extra_group, strict=True):
+            if start <= ts < end:
+                per_group[group] += 1
+        return _fold_python(table, per_group, table.codes.admitted_groups(visibility))
+    per_group = np.zeros(table.codes.groups, dtype=np.int64)
     if start < end:
-        # The index has no entry yet for partitions first seen on rooms that never count.
-        for by_agent, ok in zip(table.index, table.admitted(visibility), strict=False):
-            if not ok:
-                continue
-            for agent, times in by_agent.items():
-                found = bisect_left(times, end) - bisect_left(times, start)
-                if found:
-                    per_code[agent] = per_code.get(agent, 0) + found
-    return _answer(table, per_code)
+        base = _window_groups(np, table, start, end)
+        per_group[: len(base)] += base
+        if table.extra_ts:
+            ts = np.frombuffer(table.extra_ts, dtype=np.int64)
+            codes = np.frombuffer(table.extra_group, dtype=np.int32)[(ts >= start) & (ts < end)]
+            per_group += np.bincount(codes, minlength=len(per_group))
+    return _fold_numpy(np, table, per_group, visibility)
 
 
-def _answer(table: FactTable, per_code: dict[int, int] | Counter[int]) -> AgentCounts:
-    agent_ids = table.agent_ids
+_DTYPES = {"H": "uint16", "i": "int32"}
+
+
+def _window_groups(np: ModuleType, table: FactTable, start: int, end: int) -> Any:
+    """Per group, the base rooms created in ``[start, end)``."""
+    ts = np.frombuffer(table.base_ts, dtype=np.int64) if table.base_ts else np.zeros(0, "int64")
+    groups = np.frombuffer(table.base_group, dtype=_DTYPES[table.base_group.typecode])
+    width, block, size = table.checkpoint_groups, table.block, len(ts)
+    low, high = (int(at) for at in ts.searchsorted((start, end)))
+    if high - low <= block:
+        return np.bincount(groups[low:high], minlength=width)
+    assert table.checkpoints is not None
+    rows = np.frombuffer(table.checkpoints, dtype=np.int32).reshape(-1, width)
+
+    def before(place: int) -> Any:
+        # From the nearer checkpoint: at most half a block of rooms is looked at.
+        row = place // block
+        if place - row * block <= block // 2 or (row + 1) * block > size:
+            return rows[row] + np.bincount(groups[row * block : place], minlength=width)
+        return rows[row + 1] - np.bincount(groups[place : (row + 1) * block], minlength=width)
+
+    return before(high) - before(low)
+
+
+def _fold_python(
+    table: FactTable, per_group: Mapping[int, int], admitted: list[bool]
+) -> AgentCounts:
+    group_agent = table.codes.group_agent
+    per_code: Counter[int] = Counter()
+    for group, found in per_group.items():
+        if admitted[group]:
+            per_code[group_agent[group]] += found
+    agent_ids = table.codes.agent_ids
     return AgentCounts(
         per_agent={
             str(agent_ids[code]): found
@@ -127,12 +164,45 @@ def _answer(table: FactTable, per_code: dict[int, int] | Counter[int]) -> AgentC
     )
 
 
+def _fold_numpy(
+    np: ModuleType, table: FactTable, per_group: Any, visibility: Visibility
+) -> AgentCounts:
+    codes = table.codes
+    if visibility.restricted:
+        by_partition = np.array([*table.admitted(visibility), False], dtype=bool)
+        # VOID's partition is -1: the False appended above.
+        per_group = per_group * by_partition[np.frombuffer(codes.group_partition, np.int32)]
+    per_group[VOID] = 0
+    per_agent = np.bincount(
+        np.frombuffer(codes.group_agent, dtype=np.int32),
+        weights=per_group,
+        minlength=len(codes.agent_ids),
+    ).astype(np.int64)
+    found = np.flatnonzero(per_agent)
+    if found.size and found[0] == UNASSIGNED:  # sorted, and UNASSIGNED is code 0
+        found = found[1:]
+    return AgentCounts(
+        per_agent=dict(
+            zip(codes.agent_id_array(np)[found].tolist(), per_agent[found].tolist(), strict=True)
+        ),
+        unspecified=int(per_agent[UNASSIGNED]),
+    )
+
+
+def _admitted_groups(np: ModuleType, table: FactTable, visibility: Visibility) -> int:
+    if not visibility.restricted:
+        return table.codes.groups - 1
+    by_partition = np.array([*table.admitted(visibility), False], dtype=bool)
+    return int(np.count_nonzero(by_partition[np.frombuffer(table.codes.group_partition, np.int32)]))
+
+
 def _auto(table: FactTable, visibility: Visibility) -> Plan:
-    if _numpy_or_none() is None or table.index is None:
+    np = numpy_or_none()
+    if np is None or table.checkpoints is None:
         return Plan.INDEX
-    admitted = table.admitted(visibility)
-    groups = sum(len(by_agent) for by_agent, ok in zip(table.index, admitted, strict=False) if ok)
-    return Plan.COLUMNS if groups * COLUMN_SLOTS_PER_GROUP > len(table.ts) else Plan.INDEX
+    groups = _admitted_groups(np, table, visibility)
+    slots = len(table.base_ts) + len(table.extra_ts)
+    return Plan.COLUMNS if slots < COLUMN_SLOTS_PER_GROUP * groups else Plan.INDEX
 
 
 _CHOOSERS: dict[str, Callable[[FactTable, Visibility], Plan]] = {

@@ -7,6 +7,7 @@ import os
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -16,7 +17,7 @@ from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
 from convstats_adapters import documents as doc
 from convstats_adapters.documents import Document
 from convstats_adapters.files import load_collections
-from convstats_adapters.memory import counting
+from convstats_adapters.memory import counting, loader
 from convstats_adapters.memory.counting import Plan
 from convstats_adapters.memory.table import FactTable
 
@@ -53,9 +54,9 @@ class MemoryStore:
     give them (dates as datetimes); missing collections are empty. Rooms can be added,
     replaced and removed afterwards (:meth:`put_room`, :meth:`remove_room`,
     :meth:`set_served_by`) without a rebuild; the other collections are fixed at
-    construction. Each room is held as three integers (creation time, agent, visibility
-    partition), plus its creation time in a per-(partition, agent) index for the strategies
-    that read one.
+    construction. Each room is held as its creation time, its (partition, agent) group and
+    a fingerprint of its id, under 32 bytes a room (see
+    :mod:`convstats_adapters.memory.table`).
 
     ``strategy`` names how rooms are counted (all give the same answers; see
     :mod:`convstats_adapters.memory.counting` and :meth:`explain`): ``"scan"``,
@@ -88,6 +89,9 @@ class MemoryStore:
     _turnstile: threading.Lock = attrs.field(repr=False, eq=False, factory=threading.Lock)
     _version: int = attrs.field(repr=False, eq=False, default=0)
 
+    #: Users' string names by id, read once: a report labels every row with one.
+    _names: dict[str, str] = attrs.field(repr=False, factory=dict)
+
     def __init__(
         self,
         collections: Mapping[str, Iterable[Document]] | None = None,
@@ -118,6 +122,11 @@ class MemoryStore:
                 data.get(doc.DEPARTMENT_AGENTS, ()), "agentId", "departmentId"
             ),
         )
+        self._names = {
+            user_id: user["name"]
+            for user_id, user in self._users.items()
+            if isinstance(user.get("name"), str)
+        }
         # Rooms go straight to the table: copying millions of documents first would cost
         # more than the build itself.
         self._table.load((self._key(room), room) for room in collections.get(doc.ROOMS, ()))
@@ -126,10 +135,24 @@ class MemoryStore:
     def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryStore:
         """Load a JSON file or a ``mongoexport`` directory (see ``files.load_collections``).
 
+        With msgspec installed (extra ``fast``) a directory's plain ``rocketchat_room.json``
+        is streamed by :func:`convstats_adapters.memory.loader.read_export`: the same rooms,
+        a few megabytes of text at a time; a gzipped one is read by the reference loader.
+
         Raises :class:`~convstats.errors.DataFormatError` naming the path for unreadable
         files and for data no database could hold (two documents with one ``_id``).
         """
         counting.check_strategy(strategy)
+        if loader.fast_loader_available() and loader.streamable_rooms(Path(path)) is not None:
+            # Rooms stream straight into the table; no document is held for them.
+            export = loader.read_export(path, indexed=counting.needs_index(strategy))
+            try:
+                store = cls(export.collections, strategy=strategy)
+            except ValueError as error:
+                raise DataFormatError(os.fspath(path), str(error)) from None
+            store._table = export.rooms
+            store._anonymous = itertools.count(export.anonymous)
+            return store
         collections = load_collections(path)
         try:
             return cls(collections, strategy=strategy)
@@ -214,13 +237,8 @@ class MemoryStore:
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.RoomStore.agent_names`."""
-        names: dict[str, str] = {}
-        for agent_id in agent_ids:
-            user = self._users.get(agent_id)
-            name = None if user is None else user.get("name")
-            if isinstance(name, str):
-                names[agent_id] = name
-        return names
+        names = self._names
+        return {agent_id: names[agent_id] for agent_id in agent_ids if agent_id in names}
 
     # -- Directory -------------------------------------------------------------------------
 

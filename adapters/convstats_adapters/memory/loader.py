@@ -1,0 +1,554 @@
+"""A ``mongoexport`` directory straight into the table, a few megabytes at a time.
+
+:func:`convstats_adapters.files.load_collections` reads every value of every document into
+Python objects through ``json``'s object hook: about 30 µs and a few kilobytes a room. Here
+the JSON Lines files of rooms and users are read in chunks and decoded by msgspec (extra
+``fast``) into typed structs that name only the fields the report reads (rooms: ``_id``,
+``t``, ``ts``, ``servedBy._id``, ``departmentId``, ``departmentAncestors``; users: ``_id``,
+``name``, ``roles``); every other field is skipped in C. A chunk's rooms become columns at
+once: their ids' fingerprints, their creation times (mongoexport's fixed ``$date`` shape
+parsed for the whole chunk in numpy) and their group codes.
+
+Any line the typed structs do not take (another shape of a read field, an Extended JSON
+wrapper where a plain value is expected, a blank line, bad JSON) is decoded by the
+reference loader, line by line, so the facts are exactly the reference's and every error
+names the file and the line. One difference remains: a field the report does not read is
+checked for JSON syntax but not for valid Extended JSON, so a ``{"$date": "yesterday"}`` in
+``_updatedAt`` is no error here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from array import array
+from collections.abc import Callable, Hashable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+from convstats.errors import DataFormatError, MissingDependency
+from convstats.model import epoch_ms
+from convstats_adapters import documents as doc
+from convstats_adapters.files import (
+    REPORT_COLLECTIONS,
+    _export_files,
+    _exported_date,  # the reference's own shortcut, for values numpy cannot take
+    _load_directory,
+    _load_export_file,
+    _missing_rooms,
+    _parse,
+    decode_value,
+    progress_callback,
+)
+from convstats_adapters.memory.table import (
+    NEVER,
+    VOID,
+    DuplicateRooms,
+    FactTable,
+    RoomColumns,
+    numpy_or_none,
+)
+
+__all__ = ["CHUNK_BYTES", "Export", "fast_loader_available", "read_export"]
+
+#: Bytes read at a time: a few thousand rooms, decoded together.
+CHUNK_BYTES = 4 << 20
+_BOM = "\ufeff".encode()
+
+try:
+    import msgspec
+except ImportError:  # the extra "fast" is not installed
+    msgspec = None  # type: ignore[assignment]
+
+
+def fast_loader_available() -> bool:
+    """Whether msgspec (extra ``fast``) is installed, so that :func:`read_export` can run."""
+    return msgspec is not None
+
+
+@attrs.frozen
+class Export:
+    """What :func:`read_export` read: the rooms as a table, and every other collection.
+
+    ``anonymous`` is how many rooms had no ``_id``: their keys are ``("<no _id>", 0)`` to
+    ``("<no _id>", anonymous - 1)``.
+    """
+
+    rooms: FactTable
+    collections: dict[str, list[dict[str, Any]]]
+    anonymous: int
+
+
+def streamable_rooms(root: Path) -> Path | None:
+    """The rooms file of a ``mongoexport`` directory when :func:`read_export` can stream it.
+
+    That is a plain (not gzipped) regular ``rocketchat_room.json`` and no ``.json.gz`` beside
+    it; for anything else ``None``, and the reference loader reads, checks and explains.
+    """
+    path = root / f"{doc.ROOMS}.json"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or (root / f"{doc.ROOMS}.json.gz").exists():
+            return None
+        with path.open("rb") as file:
+            if file.read(2) == b"\x1f\x8b":  # gzip, whatever the name says
+                return None
+    except OSError:
+        return None
+    return path
+
+
+def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
+    """Read a ``mongoexport`` directory: rooms into a :class:`FactTable`, the rest as documents.
+
+    The rooms file must be one :func:`streamable_rooms` finds; it is JSON Lines (streamed) or
+    a JSON array (read by the reference loader). The other collections the report reads are
+    read by :func:`~convstats_adapters.files.load_collections`'s own readers, with their
+    checks. Raises :class:`~convstats.errors.DataFormatError` naming the file and, where
+    known, the line; :class:`~convstats.errors.MissingDependency` without msgspec.
+    """
+    if msgspec is None:
+        raise MissingDependency("msgspec", "fast")
+    root = Path(path)
+    room_file = streamable_rooms(root)
+    if room_file is None:
+        if not _export_files(root, doc.ROOMS):
+            raise DataFormatError(str(root), _missing_rooms(root))
+        raise DataFormatError(str(root), f"{doc.ROOMS}.json cannot be streamed: read it whole")
+    others = [name for name in REPORT_COLLECTIONS if name != doc.ROOMS]
+    collections = _load_directory(root, others)
+    table = FactTable(indexed=indexed)
+    columns = RoomColumns()
+    reader = _RoomReader(room_file, table, columns)
+    try:
+        if not reader.stream():
+            # A JSON array file: the reference reads it; its rooms go in as documents.
+            for document in _load_export_file(room_file, doc.ROOMS):
+                key = reader.key_of(document)
+                columns.add(key, *table.codes.facts(document))
+        table.load_columns(columns)
+    except DuplicateRooms as error:
+        raise _duplicate_error(room_file, error) from None
+    return Export(table, collections, reader.anonymous)
+
+
+# -- decoding -------------------------------------------------------------------------------
+
+if msgspec is not None:
+    _UNSET = msgspec.UNSET
+    _Unset = msgspec.UnsetType
+
+    class _Oid(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+        value: str = msgspec.field(name="$oid")
+
+    class _Date(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+        value: str | int = msgspec.field(name="$date")
+
+    class _Served(msgspec.Struct, gc=False):
+        id: str | _Oid | _Unset | None = msgspec.field(name="_id", default=_UNSET)
+        # An object of one of these keys alone is an Extended JSON value, not a document:
+        # no JSON value decodes as UnsetType, so such a servedBy is left to the reference.
+        date: _Unset = msgspec.field(name="$date", default=_UNSET)
+        oid: _Unset = msgspec.field(name="$oid", default=_UNSET)
+        int32: _Unset = msgspec.field(name="$numberInt", default=_UNSET)
+        int64: _Unset = msgspec.field(name="$numberLong", default=_UNSET)
+        double: _Unset = msgspec.field(name="$numberDouble", default=_UNSET)
+        decimal: _Unset = msgspec.field(name="$numberDecimal", default=_UNSET)
+
+    class _Room(msgspec.Struct, gc=False):
+        id: str | _Oid | _Unset = msgspec.field(name="_id", default=_UNSET)
+        t: str | _Unset | None = _UNSET
+        ts: _Date | _Unset | None = _UNSET
+        # A missing servedBy decodes as one without _id, so that every room has ``.id`` there.
+        served_by: _Served | None = msgspec.field(name="servedBy", default_factory=_Served)
+        department: str | _Oid | _Unset | None = msgspec.field(name="departmentId", default=_UNSET)
+        ancestors: tuple[str, ...] | str | _Unset | None = msgspec.field(
+            name="departmentAncestors", default=_UNSET
+        )
+
+
+class _Unreadable(Exception):
+    """The typed structs cannot vouch for this line: the reference decodes it."""
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The file's whole lines, a chunk at a time.
+
+    Lines end as the reference reads them: at LF only (a CR before it is JSON whitespace).
+    Raises DataFormatError for a file that cannot be read or is not UTF-8.
+    """
+    pending = b""
+    try:
+        with path.open("rb") as file:
+            while True:
+                data = file.read(CHUNK_BYTES)
+                if not data:
+                    break
+                if file.tell() == len(data) and data.startswith(_BOM):
+                    data = data[len(_BOM) :]  # a byte-order mark is no part of the text
+                if pending:
+                    data = pending + data
+                # Cut after the last LF: a CR after it may be the first half of CR LF.
+                cut = data.rfind(b"\n") + 1
+                if cut == len(data):
+                    pending = b""
+                    yield _text_lines(path, data)
+                elif cut:
+                    pending = data[cut:]
+                    yield _text_lines(path, data[:cut])
+                else:
+                    pending = data
+    except OSError as error:
+        raise DataFormatError(str(path), error.strerror or "cannot be read") from None
+    if pending:
+        yield _text_lines(path, pending)
+
+
+def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
+    """:func:`_lines`, each chunk with the number of its first line."""
+    number = 1
+    for chunk in _lines(path):
+        yield number, chunk
+        number += chunk.count(b"\n")
+
+
+def _text_lines(path: Path, chunk: bytes) -> bytes:
+    if not chunk.isascii():
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
+    return chunk
+
+
+def _one_value_a_line(np: ModuleType | None, chunk: bytes, values: int) -> tuple[bool, int]:
+    """Whether ``values`` decoded from ``chunk`` are one a line, and how many lines it has.
+
+    ``decode_lines`` skips blank lines and takes two values on one line: when every line
+    starts with ``{`` (as mongoexport writes them) no line is blank, and equal counts then
+    rule out a line of two.
+    """
+    if np is None:
+        lines = chunk.count(b"\n")
+        starts = chunk.count(b"\n{") + chunk.startswith(b"{")
+    else:
+        text = np.frombuffer(chunk, dtype=np.uint8)
+        ends = np.flatnonzero(text == 10)
+        lines = len(ends)
+        after = ends[:-1] + 1 if chunk.endswith(b"\n") else ends + 1
+        starts = int(np.count_nonzero(text[after] == 123)) + chunk.startswith(b"{")
+    total = lines + (not chunk.endswith(b"\n"))
+    return values == total == starts, lines
+
+
+def _stream(
+    path: Path,
+    decoder: Any,
+    on_chunk: Callable[[list[Any], int], None],
+    on_line: Callable[[Any, int], None],
+    on_document: Callable[[dict[str, Any], int], None],
+) -> bool:
+    """Feed a JSON Lines file's values to the handlers; ``False`` for a JSON array file.
+
+    A chunk decodes at once when every line holds one value the structs take
+    (``on_chunk(values, first line)``); otherwise each line is tried alone
+    (``on_line(value, line)``) and, when the structs or the handler cannot take it, goes
+    through the reference (``on_document(document, line)``).
+    """
+    np = numpy_or_none()
+    report = progress_callback()
+    started, first = False, 1
+    for chunk in _lines(path):
+        if not started:
+            if chunk.decode("utf-8").lstrip().startswith("["):
+                return False
+            started = True
+        try:
+            values = decoder.decode_lines(chunk)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            values = None
+        ok, lines = _one_value_a_line(np, chunk, -1 if values is None else len(values))
+        try:
+            if not ok:
+                raise _Unreadable
+            on_chunk(values, first)
+        except _Unreadable:
+            for offset, line in enumerate(chunk.split(b"\n")):
+                number = first + offset
+                text = line.decode("utf-8")
+                if not text.strip():
+                    continue
+                try:
+                    on_line(decoder.decode(line), number)
+                except (msgspec.DecodeError, msgspec.ValidationError, _Unreadable):
+                    document = _parse(path, text, line=number)
+                    if not isinstance(document, dict):
+                        raise DataFormatError(
+                            str(path), "a line must hold one JSON object", line=number
+                        ) from None
+                    on_document(document, number)
+        first += lines
+        if report is not None:
+            report(path.name.partition(".")[0], first - 1)
+    return True
+
+
+# -- rooms ----------------------------------------------------------------------------------
+
+
+class _RoomReader:
+    """Rooms of one file into ``columns``, coded by ``table.codes``."""
+
+    def __init__(self, path: Path, table: FactTable, columns: RoomColumns) -> None:
+        self.path, self.table, self.columns = path, table, columns
+        self.codes = table.codes
+        self.np = numpy_or_none()
+        self.anonymous = 0
+        # (t, department, ancestors, agent) as decoded -> group code; a few hundred entries.
+        self._groups: dict[tuple[Any, Any, Any, Any], int] = {}
+        self.decoder = msgspec.json.Decoder(_Room)
+
+    def stream(self) -> bool:
+        return _stream(self.path, self.decoder, self._chunk, self._line, self._document)
+
+    def key_of(self, document: dict[str, Any]) -> Hashable:
+        if "_id" not in document:
+            self.anonymous += 1
+            return ("<no _id>", self.anonymous - 1)
+        return doc.id_key(document["_id"])
+
+    def _document(self, document: dict[str, Any], line: int) -> None:
+        self.columns.add(self.key_of(document), *self.codes.facts(document))
+
+    def _line(self, room: Any, line: int) -> None:
+        key, ts, group, date = self._facts(room)
+        if date is not None:
+            ts = self._date(date, line)
+        if group == VOID or ts == NEVER:
+            ts, group = NEVER, VOID
+        self.columns.add(key, ts, group)
+
+    def _chunk(self, rooms: list[Any], first: int) -> None:
+        lines = list(range(first, first + len(rooms)))
+        try:
+            self._typical(rooms, lines)
+        except (AttributeError, TypeError, _Unreadable):
+            self._each(rooms, lines)
+
+    def _typical(self, rooms: list[Any], lines: list[int]) -> None:
+        """Rooms of the usual shape, column by column; raises for any other shape.
+
+        Usual: a string ``_id``, a ``$date`` string ``ts`` and a ``servedBy`` object or
+        none. A null ``servedBy`` or ``ts`` raises AttributeError, an ObjectId (not
+        hashable) TypeError.
+        """
+        keys = [room.id for room in rooms]
+        if set(map(type, keys)) != {str}:
+            raise _Unreadable
+        texts = [room.ts.value for room in rooms]
+        places = [(room.t, room.department, room.ancestors, room.served_by.id) for room in rooms]
+        groups = list(map(self._groups.get, places))
+        if None in groups:
+            for at, place in enumerate(places):
+                if groups[at] is None:
+                    groups[at] = self._place_group(place)
+        stamps = self._dates(texts, lines)
+        self._append(keys, stamps, groups)  # type: ignore[arg-type]
+
+    def _each(self, rooms: list[Any], lines: list[int]) -> None:
+        keys: list[Hashable] = []
+        stamps: list[int] = []
+        groups: list[int] = []
+        dated: list[int] = []
+        texts: list[str] = []
+        for room in rooms:
+            key, stamp, group, text = self._facts(room)
+            if text is not None:
+                dated.append(len(keys))
+                texts.append(text)
+            keys.append(key)
+            stamps.append(stamp)
+            groups.append(group)
+        found = self._dates(texts, [lines[at] for at in dated])
+        for at, value in zip(dated, found, strict=True):
+            stamps[at] = value
+        self._append(keys, stamps, groups)
+
+    def _append(self, keys: list[Hashable], stamps: list[int], groups: list[int]) -> None:
+        # A room that cannot count, or whose date is beyond Python's years, never counts.
+        np = self.np
+        if np is None:
+            for at, group in enumerate(groups):
+                if group == VOID or stamps[at] == NEVER:
+                    stamps[at], groups[at] = NEVER, VOID
+            times, codes = array("q", stamps), array("i", groups)
+        else:
+            time_values = np.array(stamps, dtype=np.int64)
+            group_values = np.array(groups, dtype=np.int32)
+            never = (group_values == VOID) | (time_values == NEVER)
+            time_values[never], group_values[never] = NEVER, VOID
+            times, codes = array("q"), array("i")
+            times.frombytes(time_values.tobytes())
+            codes.frombytes(group_values.tobytes())
+        if set(map(type, keys)) == {str}:
+            strings: list[str] = keys  # type: ignore[assignment]
+            self.columns.extend_strings(strings, times, codes, np)
+        else:
+            for key, stamp, group in zip(keys, times, codes, strict=True):
+                self.columns.add(key, stamp, group)
+
+    def _facts(self, room: Any) -> tuple[Hashable, int, int, str | None]:
+        """A decoded room's key, time, group, and its ``$date`` text when still to be read.
+
+        A ``$date`` is read even for a room that cannot count, as the reference reads (and
+        refuses a bad) one wherever it is; the time is then :data:`NEVER` whatever it says.
+        """
+        room_id = room.id
+        if room_id.__class__ is not str:
+            if room_id is _UNSET:
+                # A lone wrapper key on the line could make the line a value, not a room.
+                raise _Unreadable
+            room_id = room_id.value
+        served = room.served_by
+        agent: Any = None
+        if served.__class__ is _Served:
+            agent = served.id
+            if agent.__class__ is _Oid:
+                agent = agent.value
+            elif agent is _UNSET:
+                agent = None
+        ts = room.ts
+        if ts is None or ts is _UNSET:
+            return room_id, NEVER, VOID, None
+        value = ts.value
+        if room.t != doc.LIVECHAT:
+            if value.__class__ is str:
+                return room_id, NEVER, VOID, value
+            self._legacy_date(value)
+            return room_id, NEVER, VOID, None
+        department = room.department
+        if department.__class__ is _Oid:
+            department = department.value
+        group = self._place_group((room.t, department, room.ancestors, agent))
+        if value.__class__ is str:
+            return room_id, 0, group, value
+        legacy = self._legacy_date(value)
+        return room_id, legacy, group if legacy != NEVER else VOID, None
+
+    def _place_group(self, place: tuple[Any, Any, Any, Any]) -> int:
+        """The group of a room by ``(t, departmentId, departmentAncestors, agent)``."""
+        group = self._groups.get(place)
+        if group is None:
+            t, department, ancestors, agent = place
+            if t != doc.LIVECHAT:
+                group = VOID
+            else:
+                # The rules are documents.py's: they read a document of the decoded fields.
+                room: dict[str, Any] = {}
+                if department is not _UNSET:
+                    room["departmentId"] = department
+                if ancestors is not _UNSET:
+                    room["departmentAncestors"] = ancestors
+                codes = self.codes
+                agent_code = codes.agent(None if agent is _UNSET else agent)
+                group = codes.group(codes.partition(doc.partition(room)), agent_code)
+            self._groups[place] = group
+        return group
+
+    @staticmethod
+    def _legacy_date(value: int) -> int:
+        moment = decode_value({"$date": value})
+        return epoch_ms(moment) if isinstance(moment, datetime) else NEVER
+
+    def _date(self, text: str, line: int) -> int:
+        moment = _exported_date(text)
+        if moment is None:
+            try:
+                moment = decode_value({"$date": text})
+            except ValueError as error:
+                raise DataFormatError(str(self.path), str(error), line=line) from None
+        return epoch_ms(moment) if isinstance(moment, datetime) else NEVER
+
+    def _dates(self, texts: list[str], lines: list[int]) -> list[int]:
+        """Epoch milliseconds of ``$date`` texts, the fixed shape read for all at once."""
+        np = self.np
+        if np is None or not texts:
+            return [self._date(text, line) for text, line in zip(texts, lines, strict=True)]
+        found = _fixed_dates(np, texts)
+        if found is None:
+            return [self._date(text, line) for text, line in zip(texts, lines, strict=True)]
+        values, ok = found
+        result: list[int] = values.tolist()
+        for at in np.flatnonzero(~ok).tolist():
+            result[at] = self._date(texts[at], lines[at])
+        return result
+
+
+#: Offsets of the digits in ``YYYY-MM-DDTHH:MM:SS.mmmZ``, and of its other characters.
+_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22)
+_MARKS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 23: b"Z"}
+
+
+def _fixed_dates(np: ModuleType, texts: list[str]) -> tuple[Any, Any] | None:
+    """``YYYY-MM-DDTHH:MM:SS.mmmZ`` texts as epoch ms, with a mask of those that are.
+
+    ``None`` when the texts are not all of that length in ASCII; a text of the shape with
+    an impossible field (month 13, 30 February, hour 24) is left out of the mask, for the
+    reference to judge.
+    """
+    if set(map(len, texts)) != {24}:
+        return None
+    try:
+        raw = "".join(texts).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    chars = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 24)
+    ok = np.ones(len(texts), dtype=bool)
+    for at, mark in _MARKS.items():
+        ok &= chars[:, at] == mark[0]
+    digits = chars[:, _DIGITS].astype(np.int64) - 48
+    ok &= ((digits >= 0) & (digits <= 9)).all(axis=1)
+    d = digits.T
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month, day = d[4] * 10 + d[5], d[6] * 10 + d[7]
+    hour, minute, second = d[8] * 10 + d[9], d[10] * 10 + d[11], d[12] * 10 + d[13]
+    milli = d[14] * 100 + d[15] * 10 + d[16]
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    longest = month_days[np.clip(month, 0, 12)] + (leap & (month == 2))
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= longest)
+    ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    # Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    values = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
+    return values, ok
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+def _duplicate_error(path: Path, error: DuplicateRooms) -> DataFormatError:
+    """Name the file and the line of the second of two rooms with one ``_id``."""
+    second = error.rows[1]
+    seen = 0
+    for number, chunk in _numbered(path):
+        for offset, line in enumerate(chunk.split(b"\n")):
+            text = line.decode("utf-8")
+            if not text.strip():
+                continue
+            if seen == second:
+                room = _parse(path, text, line=number + offset)
+                key = doc.id_key(room["_id"]) if "_id" in room else error.key
+                return DataFormatError(
+                    str(path), f"two rooms have the _id {key!r}", line=number + offset
+                )
+            seen += 1
+    return DataFormatError(str(path), str(error))

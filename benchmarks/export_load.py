@@ -1,0 +1,144 @@
+"""One load of a ``mongoexport`` directory, in a process of its own, for its peak RSS.
+
+``python -m benchmarks.export_load KIND PATH [--trace] [--query]`` prints one JSON object:
+seconds, peak RSS (MiB, of this process alone), rooms, and for ``convstats`` the
+bytes it holds a room (``--trace``: tracemalloc, allocated during the load and still held)
+and query times from the loaded store. KIND is
+
+- ``convstats``: ``MemoryStore.from_path`` (the streaming loader when msgspec is installed);
+- ``reference``: ``MemoryStore.from_path`` through ``files.load_collections``;
+- ``duckdb``: ``read_json`` of the rooms file, the fields the report reads, then the count;
+- ``duckdb-table``: the same fields into a table, then the count;
+- ``polars``: ``scan_ndjson`` of those fields, then the count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOM_FIELDS = (
+    "{_id: 'VARCHAR', t: 'VARCHAR', ts: 'STRUCT(\"$date\" VARCHAR)', "
+    "servedBy: 'STRUCT(_id VARCHAR)', departmentId: 'VARCHAR', "
+    "departmentAncestors: 'VARCHAR[]'}"
+)
+SELECT = 'SELECT _id, t, ts."$date" AS ts, servedBy._id AS agent, departmentId, departmentAncestors'
+
+
+def _duckdb(path: Path, table: bool) -> int:
+    import duckdb
+
+    source = f"read_json('{path}', format='newline_delimited', columns={ROOM_FIELDS})"
+    connection = duckdb.connect()
+    if table:
+        connection.execute(f"CREATE TABLE rooms AS {SELECT} FROM {source}")
+        return int(connection.execute("SELECT count(*) FROM rooms").fetchone()[0])
+    return int(connection.execute(f"SELECT count(*) FROM ({SELECT} FROM {source})").fetchone()[0])
+
+
+def _polars(path: Path) -> int:
+    import polars as pl
+
+    schema = {
+        "_id": pl.Utf8,
+        "t": pl.Utf8,
+        "ts": pl.Struct({"$date": pl.Utf8}),
+        "servedBy": pl.Struct({"_id": pl.Utf8}),
+        "departmentId": pl.Utf8,
+        "departmentAncestors": pl.List(pl.Utf8),
+    }
+    frame = pl.scan_ndjson(path, schema=schema).select(list(schema)).collect()
+    return frame.height
+
+
+def _queries(store: Any, repeat: int) -> dict[str, float]:
+    from benchmarks.data import END
+    from convstats import TimeWindow, Visibility
+
+    window = TimeWindow(END - timedelta(days=30), END)
+    everything = Visibility.everything()
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        store.count_conversations(window, everything)
+        samples.append(time.perf_counter() - began)
+    return {
+        "query_ms": statistics.median(samples) * 1e3,
+        "plan": store.explain(window, everything).value,
+    }
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set, in MiB.
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` survives ``exec``, so a child started from
+    a large benchmark process would report its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load")
+    parser.add_argument(
+        "kind", choices=("convstats", "reference", "duckdb", "duckdb-table", "polars")
+    )
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--query", type=int, default=0, help="queries to time after the load")
+    parser.add_argument("--strategy", default="auto")
+    args = parser.parse_args(argv)
+    rooms_file = args.path / "rocketchat_room.json"
+    result: dict[str, Any] = {"kind": args.kind}
+    if args.kind in ("convstats", "reference"):
+        from convstats_adapters.memory import MemoryStore, loader
+
+        if args.kind == "reference":
+            loader.msgspec = None  # type: ignore[assignment]
+        # numpy is imported now, so that its modules are not counted as the store's.
+        with contextlib.suppress(ImportError):
+            import numpy  # noqa: F401
+        if args.trace:
+            tracemalloc.start()
+        began = time.perf_counter()
+        store = MemoryStore.from_path(args.path, strategy=args.strategy)
+        result["seconds"] = time.perf_counter() - began
+        result["rooms"] = store.room_count
+        if args.trace:
+            result["held_b"] = tracemalloc.get_traced_memory()[0] / store.room_count
+            tracemalloc.stop()
+        footprint = store.footprint()
+        result["footprint_b"] = sum(footprint.values()) / store.room_count
+        if args.query:
+            result.update(_queries(store, args.query))
+    else:
+        began = time.perf_counter()
+        if args.kind == "polars":
+            count = _polars(rooms_file)
+        else:
+            count = _duckdb(rooms_file, table=args.kind == "duckdb-table")
+        result["seconds"] = time.perf_counter() - began
+        result["rooms"] = count
+    result["peak_rss_mib"] = peak_rss_mib()
+    result["bytes"] = os.path.getsize(rooms_file)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

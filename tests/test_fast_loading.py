@@ -1,0 +1,329 @@
+"""The streaming loader reads exactly the facts, and the errors, of the reference loader."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from convstats import TimeWindow, Visibility
+from convstats.errors import DataFormatError, MissingDependency
+from convstats_adapters import documents as doc
+from convstats_adapters.files import load_collections
+from convstats_adapters.memory import MemoryStore, loader
+from convstats_adapters.memory.table import FactTable
+from tests.test_strategies import without_numpy
+
+pytestmark = pytest.mark.skipif(
+    not loader.fast_loader_available(), reason="msgspec (extra 'fast') is not installed"
+)
+
+HEX = "65f1a0000000000000000001"
+#: Wrappers that the reference refuses: kept out of the fields the report does not read.
+DATES = st.sampled_from(
+    (
+        {"$date": "2024-01-02T03:04:05.678Z"},
+        {"$date": "2024-01-02T03:04:05.678Z"},
+        {"$date": "2024-02-29T23:59:59.999Z"},
+        {"$date": "2024-01-02T03:04:05Z"},
+        {"$date": "2024-01-02T03:04:05.678+02:00"},
+        {"$date": "0001-01-01T00:00:00.000Z"},
+        {"$date": "9999-12-31T23:59:59.999Z"},
+        {"$date": {"$numberLong": "1704164645678"}},
+        {"$date": 1704164645678},
+        {"$date": 253402300800000},
+        {"$date": "2024-01-02T03:04:05.678Z", "note": 1},
+        {},
+    )
+)
+BAD_DATES = st.sampled_from(
+    (
+        {"$date": "2024-02-30T00:00:00.000Z"},
+        {"$date": "2024-01-02T24:00:00.000Z"},
+        {"$date": "0000-01-01T00:00:00.000Z"},
+        {"$date": "yesterday"},
+        {"$date": 1.5},
+        {"$date": True},
+        {"$date": {"$numberLong": "x"}},
+    )
+)
+IDS = st.one_of(
+    st.sampled_from(("r1", "r2", "r3", "room-\u00e9", "")),
+    st.text(max_size=8),
+    st.sampled_from(
+        (
+            {"$oid": HEX},
+            7,
+            {"$numberInt": "7"},
+            None,
+            {"a": 1},
+            [1],
+            True,
+            {"$oid": 5},
+        )
+    ),
+)
+AGENT_IDS = st.one_of(
+    st.sampled_from(("agent-1", "agent-2", "")),
+    st.sampled_from(({"$oid": HEX}, 5, None, {"$oid": HEX, "x": 1}, ["agent-1"])),
+)
+SERVED = st.one_of(
+    st.fixed_dictionaries({"_id": AGENT_IDS}, optional={"username": st.just("u")}),
+    st.sampled_from(
+        (
+            {"username": "ghost"},
+            None,
+            "agent-1",
+            [{"_id": "agent-1"}],
+            {"$numberInt": "3"},
+            {"$oid": "agent-1"},
+            {"$date": "2024-01-02T03:04:05.678Z"},
+            {"_id": "agent-1", "$date": "x"},
+        )
+    ),
+)
+DEPARTMENTS = st.sampled_from(("dep-1", "dep-2", None, 7, {"$oid": HEX}, ["dep-1"], {"a": 1}))
+ANCESTORS = st.sampled_from(
+    (["unit-1"], [], "unit-1", None, [1, "unit-2"], [{"$oid": HEX}], ("unit-1", "unit-2"))
+)
+UNREAD = st.dictionaries(
+    st.sampled_from(("msgs", "v", "_updatedAt", "lm", "open", "x")),
+    st.one_of(
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=6),
+        st.just({"_id": "v1", "token": "t"}),
+        DATES,
+    ),
+    max_size=3,
+)
+MISSING = object()
+
+
+@st.composite
+def room_documents(draw: st.DrawFn, bad: bool) -> dict[str, Any]:
+    """A room as Extended JSON: every read field sometimes odd, missing, or (``bad``) wrong."""
+    room: dict[str, Any] = {}
+    fields = {
+        "_id": IDS,
+        "t": st.sampled_from(("l", "l", "l", "c", ["l"], None, 5, {"$numberInt": "1"})),
+        "ts": st.one_of(DATES, BAD_DATES) if bad else DATES,
+        "servedBy": SERVED,
+        "departmentId": DEPARTMENTS,
+        "departmentAncestors": ANCESTORS,
+    }
+    for name, values in fields.items():
+        value = draw(st.one_of(values, st.just(MISSING)) if name != "_id" else values)
+        if value is not MISSING:
+            room[name] = value
+    if draw(st.integers(0, 9)) == 0:
+        room.pop("_id", None)
+    room.update(draw(UNREAD))
+    keys = list(room)
+    return {key: room[key] for key in draw(st.permutations(keys))}
+
+
+@st.composite
+def export_lines(draw: st.DrawFn) -> list[str]:
+    """JSON Lines text of rooms, with the odd lines of real files mixed in."""
+    bad = draw(st.booleans())
+    rooms = draw(st.lists(room_documents(bad), max_size=12))
+    lines = [json.dumps(room, ensure_ascii=draw(st.booleans())) for room in rooms]
+    odd = st.sampled_from(
+        (
+            "",
+            "   ",
+            "\t",
+            "[1, 2]",
+            "{bad",
+            '{"_id": "x"} {"_id": "y"}',
+            '{"_id": "x"},{"_id": "y"}',
+        )
+        if bad
+        else ("", "   ", "\t")
+    )
+    for _ in range(draw(st.integers(0, 3))):
+        lines.insert(draw(st.integers(0, len(lines))), draw(odd))
+    return lines
+
+
+def reference_table(rooms: list[dict[str, Any]]) -> FactTable:
+    """The rooms as MemoryStore builds them from documents (its keys for rooms without _id)."""
+    built = FactTable(indexed=True)
+    anonymous = iter(range(len(rooms)))
+    built.load(
+        (("<no _id>", next(anonymous)) if "_id" not in room else doc.id_key(room["_id"]), room)
+        for room in rooms
+    )
+    return built
+
+
+def outcome(read: Any) -> tuple[str, Any]:
+    try:
+        return "ok", read()
+    except DataFormatError as error:
+        return "error", (error.line, str(error))
+
+
+def same_reading(directory: Path) -> None:
+    """The loader reads ``directory`` as the reference does: facts, or the same error."""
+
+    def reference() -> Any:
+        collections = load_collections(directory)
+        rooms = collections.pop(doc.ROOMS, [])
+        users = collections.pop(doc.USERS, [])
+        try:
+            facts: Any = reference_table(rooms).facts()
+        except ValueError as error:
+            facts = str(error)
+        return facts, users, collections
+
+    def fast() -> Any:
+        try:
+            export = loader.read_export(directory, indexed=True)
+        except DataFormatError as error:
+            if "two rooms have" not in str(error):
+                raise
+            return str(error).split(": ", 1)[1], None, None
+        users = export.collections.pop(doc.USERS, [])
+        return export.rooms.facts(), users, export.collections
+
+    expected, found = outcome(reference), outcome(fast)
+    if expected[0] == "ok" and isinstance(expected[1][0], str):
+        # Two rooms with one _id: the same one is named (with its file and line, here).
+        assert found[0] == "ok"
+        assert found[1][0] == expected[1][0]
+        return
+    assert found == expected
+
+
+def write_rooms(directory: Path, lines: list[str], ending: str) -> None:
+    (directory / "rocketchat_room.json").write_bytes((ending.join(lines) + ending).encode())
+
+
+@contextmanager
+def small_chunks() -> Iterator[None]:
+    """A chunk of 64 bytes: a few lines each, so that chunks of both kinds meet in one file."""
+    saved = loader.CHUNK_BYTES
+    loader.CHUNK_BYTES = 64
+    try:
+        yield
+    finally:
+        loader.CHUNK_BYTES = saved
+
+
+@given(lines=export_lines(), ending=st.sampled_from(("\n", "\r\n", "\r")))
+@example(lines=['{"_id": "a"} {"_id": "b"}', ""], ending="\n")
+@example(lines=['{"$date": "2024-01-02T03:04:05.678Z"}'], ending="\n")
+@example(lines=['{"_id": "a", "ts": {"$date": "x"}, "t": "c"}'], ending="\n")
+def test_rooms_read_as_the_reference_reads_them(tmp_path_factory: Any, lines: Any, ending: str):
+    """Every room line, odd or not, gives the reference's facts or the reference's error."""
+    directory = tmp_path_factory.mktemp("export")
+    write_rooms(directory, lines, ending)
+    same_reading(directory)
+    with small_chunks():
+        same_reading(directory)
+    with without_numpy(), small_chunks():
+        same_reading(directory)
+
+
+USERS = st.fixed_dictionaries(
+    {"_id": st.sampled_from(("ana", "bo", {"$oid": HEX}, 5))},
+    optional={
+        "name": st.sampled_from(("Ana", "", None, 7, {"$numberInt": "1"})),
+        "roles": st.sampled_from((["admin"], [], "admin", None, [1, "bot"])),
+        "services": st.just({"resume": {"loginTokens": [{"hashedToken": "h"}]}}),
+    },
+)
+
+
+@given(users=st.lists(USERS, max_size=6), array=st.booleans())
+def test_users_read_as_the_reference_reads_them(tmp_path_factory: Any, users: Any, array: bool):
+    """Users keep exactly the fields the directory reads, whichever layout the file has."""
+    directory = tmp_path_factory.mktemp("export")
+    text = json.dumps(users) if array else "".join(json.dumps(user) + "\n" for user in users)
+    (directory / "users.json").write_text(text)
+    same_reading(directory)
+
+
+def test_an_array_file_of_rooms_is_read_by_the_reference(tmp_path: Path) -> None:
+    """A --jsonArray export of rooms gives the same facts as its JSON Lines twin."""
+    rooms = [
+        {"_id": "r1", "t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"}},
+        {"t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"}, "servedBy": {"_id": "a"}},
+    ]
+    (tmp_path / "rocketchat_room.json").write_text(json.dumps(rooms, indent=2))
+    same_reading(tmp_path)
+
+
+def test_a_duplicate_room_names_its_file_and_line(tmp_path: Path) -> None:
+    """Two rooms with one _id are refused at the line of the second."""
+    write_rooms(tmp_path, ['{"_id": "r1"}', "", '{"_id": "r2"}', '{"_id": "r1"}'], "\n")
+    with pytest.raises(DataFormatError, match="two rooms have the _id 'r1'") as caught:
+        MemoryStore.from_path(tmp_path)
+    assert caught.value.line == 4
+    assert caught.value.path == str(tmp_path / "rocketchat_room.json")
+
+
+def test_unread_fields_are_not_checked_for_extended_json(tmp_path: Path) -> None:
+    """A bad wrapper in a field the report does not read is no error for the fast loader."""
+    write_rooms(
+        tmp_path,
+        ['{"_id": "r1", "t": "l", "_updatedAt": {"$date": "yesterday"}}'],
+        "\n",
+    )
+    with pytest.raises(DataFormatError, match="invalid"):
+        load_collections(tmp_path)
+    assert loader.read_export(tmp_path, indexed=False).rooms.facts()
+
+
+def test_from_path_counts_as_the_documents_do(tmp_path: Path) -> None:
+    """A store loaded by the fast loader answers as one built from the same documents."""
+    lines = [
+        json.dumps(
+            {
+                "_id": f"r{n}",
+                "t": "l",
+                "ts": {"$date": f"2024-01-{n + 1:02d}T00:00:00.000Z"},
+                "servedBy": {"_id": f"agent-{n % 3}"},
+                "departmentId": f"dep-{n % 2}",
+            }
+        )
+        for n in range(20)
+    ] + ['{"t": "l", "ts": {"$date": "2024-01-05T00:00:00.000Z"}}']
+    write_rooms(tmp_path, lines, "\n")
+    utc = timezone.utc
+    window = TimeWindow(datetime(2024, 1, 3, tzinfo=utc), datetime(2024, 1, 15, tzinfo=utc))
+    fast = MemoryStore.from_path(tmp_path)
+    reference = MemoryStore(load_collections(tmp_path))
+    for visibility in (
+        Visibility.everything(),
+        Visibility(restricted=True, department_ids={"dep-1"}),
+    ):
+        assert fast.count_conversations(window, visibility) == reference.count_conversations(
+            window, visibility
+        )
+    # Rooms without _id loaded from the file keep their own keys: a new one is one more.
+    fast.put_room({"t": "l", "ts": datetime(2024, 1, 5, tzinfo=utc)})
+    assert fast.room_count == reference.room_count + 1
+
+
+def test_without_msgspec_from_path_uses_the_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the extra 'fast', a directory is read by the reference loader, as before."""
+    write_rooms(
+        tmp_path, ['{"_id": "r1", "t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"}}'], "\n"
+    )
+    monkeypatch.setattr(loader, "msgspec", None)
+    assert not loader.fast_loader_available()
+    assert MemoryStore.from_path(tmp_path).room_count == 1
+    with pytest.raises(MissingDependency, match=r"convstats\[fast\]"):
+        loader.read_export(tmp_path, indexed=False)
