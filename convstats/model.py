@@ -134,16 +134,6 @@ class Visibility:
         """The visibility of an unrestricted caller."""
         return cls()
 
-    @property
-    def admits_nothing(self) -> bool:
-        """Whether no room at all is visible (a restricted caller with no units or departments)."""
-        return (
-            self.restricted
-            and not self.unit_ids
-            and not self.department_ids
-            and not self.rooms_without_department
-        )
-
     def admits(self, partition: Partition) -> bool:
         """Whether the rooms of ``partition`` are visible."""
         if not self.restricted:

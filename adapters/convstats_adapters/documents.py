@@ -24,7 +24,6 @@ __all__ = [
     "LIVECHAT",
     "LOGIN_TOKEN_HASHES",
     "PERMISSIONS",
-    "READ_FIELDS",
     "ROOMS",
     "UNIT",
     "UNIT_MONITORS",
@@ -59,8 +58,6 @@ DEPARTMENT_AGENTS: Final = "rocketchat_livechat_department_agents"
 LIVECHAT: Final = "l"
 #: A department document's ``type`` for a unit.
 UNIT: Final = "u"
-#: The fields of a room the report reads; nothing else decides whether or for whom it counts.
-READ_FIELDS: Final = ("t", "ts", "servedBy", "departmentId", "departmentAncestors")
 #: Where a ``users`` document keeps its login tokens, hashed: every session's resume token
 #: and every personal access token is an entry ``{hashedToken, …}`` of this array.
 LOGIN_TOKEN_HASHES: Final = "services.resume.loginTokens.hashedToken"
