@@ -77,6 +77,8 @@ class MemoryStore:
     _login_tokens: dict[str, frozenset[str]] = attrs.field(repr=False)
     _permissions: dict[str, Document] = attrs.field(repr=False)
     _departments: tuple[Document, ...] = attrs.field(repr=False)
+    #: The departments are fixed at construction, and every restricted request asks this.
+    _has_units: bool = attrs.field(repr=False, init=False)
     _monitored: dict[str, frozenset[str]] = attrs.field(repr=False)
     _agent_departments: dict[str, frozenset[str]] = attrs.field(repr=False)
     _anonymous: Iterator[int] = attrs.field(repr=False, factory=itertools.count)
@@ -122,6 +124,7 @@ class MemoryStore:
                 data.get(doc.DEPARTMENT_AGENTS, ()), "agentId", "departmentId"
             ),
         )
+        self._has_units = any(doc.is_unit(department) for department in self._departments)
         self._names = {
             user_id: user["name"]
             for user_id, user in self._users.items()
@@ -260,7 +263,7 @@ class MemoryStore:
 
     def has_units(self) -> bool:
         """See :meth:`convstats.ports.Directory.has_units`."""
-        return any(doc.is_unit(department) for department in self._departments)
+        return self._has_units
 
     def monitored_units(self, user_id: str) -> frozenset[str]:
         """See :meth:`convstats.ports.Directory.monitored_units`."""
