@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from benchmarks.data import END, generate
 from benchmarks.run import _counts, _names, progress
-from convstats import TimeWindow, Visibility
+from convstats import Grouping, TimeWindow, Visibility
 from convstats_adapters import documents as doc
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, counting
 from convstats_adapters.memory.table import FactTable
@@ -105,7 +105,7 @@ def update_waits(store: MemoryStore, room_ids: list[str], budget: float) -> tupl
 
     def query() -> None:
         while not stop.is_set():
-            store.count_conversations(WINDOW, EVERYTHING)
+            store.count_groups(Grouping.AGENT, WINDOW, EVERYTHING)
 
     readers = [threading.Thread(target=query) for _ in range(2)]
     for reader in readers:
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.load((doc.id_key(room["_id"]), room) for room in data["rocketchat_room"])
 
             def locked(store: MemoryStore = store) -> object:
-                return store.count_conversations(WINDOW, EVERYTHING)
+                return store.count_groups(Grouping.AGENT, WINDOW, EVERYTHING)
 
             def unlocked(table: FactTable = table, strategy: str = strategy) -> object:
                 return counting.count(strategy, table, WINDOW, EVERYTHING)

@@ -63,14 +63,14 @@ def _polars(path: Path) -> int:
 
 def _queries(store: Any, repeat: int) -> dict[str, float]:
     from benchmarks.data import END
-    from convstats import TimeWindow, Visibility
+    from convstats import Grouping, TimeWindow, Visibility
 
     window = TimeWindow(END - timedelta(days=30), END)
     everything = Visibility.everything()
     samples = []
     for _ in range(repeat):
         began = time.perf_counter()
-        store.count_conversations(window, everything)
+        store.count_groups(Grouping.AGENT, window, everything)
         samples.append(time.perf_counter() - began)
     return {
         "query_ms": statistics.median(samples) * 1e3,

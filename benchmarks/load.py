@@ -4,7 +4,7 @@ Run ``python -m benchmarks.load --help``. Each scenario starts the service in a 
 its own (``python -m benchmarks.load serve …``), sends ``--requests`` GETs of the report at
 ``--concurrency`` at once with httpx's AsyncClient, stops, and prints throughput, latency
 percentiles and errors; then it times the same answers in process (``handle()``, and
-``ConversationsService.answer()`` which adds the token sign-in) for the HTTP overhead. The
+``handle()`` with the token sign-in) for the HTTP overhead. The
 fault scenario makes the store fail, then hang, then come back, and reports what the
 clients saw. Everything listens on and talks to 127.0.0.1 only.
 """
@@ -30,10 +30,10 @@ import attrs
 
 from benchmarks.data import END, generate
 from convstats import ConversationsByAgent, ConversationsByAgentEndpoint, RocketChatAuthority
+from convstats.authz import hash_login_token
 from convstats.cache import TTLCache
 from convstats.errors import StorageUnavailable
 from convstats.ports import Workspace
-from convstats_adapters.documents import hash_login_token
 from convstats_adapters.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,8 +299,7 @@ def row(name: str, run: Run, ratio: str = "") -> str:
 
 
 def scenario(args: argparse.Namespace, workspace: str, cache_ttl: float | None) -> list[str]:
-    from convstats_adapters.server import ConversationsService
-    from convstats_adapters.tokens import TokenAuthority
+    from convstats.model import Grouping
 
     label = f"{'sample' if workspace == 'sample' else f'{args.rooms:,} rooms'}" + (
         f", cache {cache_ttl:g} s" if cache_ttl else ", no cache"
@@ -326,9 +325,12 @@ def scenario(args: argparse.Namespace, workspace: str, cache_ttl: float | None) 
     endpoint = ConversationsByAgentEndpoint(
         reports=reports, authority=RocketChatAuthority(directory=store)
     )
-    answers = ConversationsService(reports=reports, tokens=TokenAuthority(directory=store))
+    signed = ConversationsByAgentEndpoint(
+        reports=reports, authority=RocketChatAuthority(directory=store, require_token=True)
+    )
+    assert reports.grouping is Grouping.AGENT
     handle = in_process(lambda: endpoint.handle(params, MANAGER), args.requests)
-    answer = in_process(lambda: answers.answer(params, MANAGER, TOKEN), args.requests)
+    answer = in_process(lambda: signed.handle(params, MANAGER, TOKEN), args.requests)
     return [
         row(f"{label}: HTTP, {args.concurrency} concurrent, {args.client} client", http),
         row(

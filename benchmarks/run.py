@@ -33,7 +33,7 @@ from convstats import (
     TimeWindow,
     Visibility,
 )
-from convstats.model import Caller
+from convstats.model import Caller, Grouping
 from convstats.ports import RoomStore
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
 
@@ -193,7 +193,7 @@ def time_queries(
     began = time.perf_counter()
     while len(samples) < repeat and (len(samples) < 3 or time.perf_counter() - began < budget):
         start = time.perf_counter()
-        store.count_conversations(window, visibility)
+        store.count_groups(Grouping.AGENT, window, visibility)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -603,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections = [
         "# Benchmark results",
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}; "
-        f"query = `count_conversations`, handle = `ConversationsByAgentEndpoint.handle()`; "
+        f"query = `count_groups` (by agent), handle = `ConversationsByAgentEndpoint.handle()`; "
         f"peers: {', '.join(peers.installed())}; peak RSS of the run {peak_rss:.2f} GiB "
         "(the loads ran in processes of their own).",
     ]

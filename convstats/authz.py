@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import attrs
 
 from convstats.errors import AuthenticationRequired, PermissionDenied
@@ -13,6 +16,7 @@ __all__ = [
     "VIEW_LIVECHAT_REPORTS",
     "OperatorAuthority",
     "RocketChatAuthority",
+    "hash_login_token",
 ]
 
 VIEW_LIVECHAT_REPORTS = "view-livechat-reports"
@@ -32,14 +36,30 @@ _RESTRICTED_ROLES = {
 }
 
 
+def hash_login_token(token: str) -> str:
+    """The ``hashedToken`` Rocket.Chat stores for a login token.
+
+    The base64 (standard alphabet, padded) of the SHA-256 of the token's UTF-8 bytes, as
+    Meteor's ``Accounts._hashLoginToken`` computes it. A lone surrogate, which UTF-8 cannot
+    encode, is hashed as U+FFFD, as Node.js encodes it.
+    """
+    try:
+        data = token.encode("utf-8")
+    except UnicodeEncodeError:
+        data = token.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+    return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
 @attrs.define(kw_only=True)
 class RocketChatAuthority:
     """Rocket.Chat's role model, read through a :class:`~convstats.ports.Directory`.
 
-    A caller is a ``users`` document; a permission is held when one of the caller's roles is
-    granted it. Once the workspace has units at all, a monitor (and, under the current rule,
-    an agent who holds the permission) without ``admin`` or ``livechat-manager`` sees only the
-    rooms of their units and departments, as ``monitor_rule`` defines them
+    A caller is a ``users`` document, signed in by its id and, when given (always, with
+    ``require_token``, as over HTTP), a login token (docs/behaviour.md#authentication); a
+    permission is held when one of the caller's roles is granted it. Once the workspace has
+    units at all, a monitor (and, under the current rule, an agent who holds the permission)
+    without ``admin`` or ``livechat-manager`` sees only the rooms of their units and
+    departments, as ``monitor_rule`` defines them
     (docs/behaviour.md#who-sees-what).
     """
 
@@ -48,15 +68,28 @@ class RocketChatAuthority:
         default=MonitorRule.CURRENT, validator=attrs.validators.instance_of(MonitorRule)
     )
 
-    def authenticate(self, user_id: str | None) -> Caller:
-        """Return the caller for an existing, active user id.
+    #: Whether every caller must prove its id with a login token (an HTTP service); without
+    #: it, an id alone is trusted, as the application that established it vouches for it.
+    require_token: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
-        Raises ``AuthenticationRequired`` for no id, an unknown one, or a deactivated user
-        (``active: false``), as upstream refuses each of them with its 401.
+    def authenticate(self, user_id: str | None, token: str | None = None) -> Caller:
+        """Return the caller for an existing, active user id, proved by ``token`` when given.
+
+        The token is one of the user's login or personal access tokens: the
+        :func:`hash_login_token` of it is one of the user's stored hashes, looked up with the
+        id in one call of the directory. Raises ``AuthenticationRequired`` for no id, an
+        unknown one, a missing or empty token when one is required, a token that is not the
+        user's (another user's included), or a deactivated user (``active: false``), as
+        upstream refuses each of them with its 401. The token is never kept or logged.
         """
-        if user_id is None or not isinstance(user_id, str):
+        if not user_id or not isinstance(user_id, str):
             raise AuthenticationRequired
-        user = self.directory.get_user(user_id)
+        if token is None and not self.require_token:
+            user = self.directory.get_user(user_id)
+        elif not token or not isinstance(token, str):
+            raise AuthenticationRequired
+        else:
+            user = self.directory.user_with_token(user_id, hash_login_token(token))
         if user is None or not user.active:
             raise AuthenticationRequired
         return Caller(user_id=user.id, roles=user.roles)
@@ -96,7 +129,7 @@ class OperatorAuthority:
     For command-line use and trusted back-office code, where no end user is involved.
     """
 
-    def authenticate(self, user_id: str | None) -> Caller:
+    def authenticate(self, user_id: str | None, token: str | None = None) -> Caller:
         """Return a caller for ``user_id`` (``"operator"`` when none is given)."""
         return Caller(user_id=user_id or "operator")
 

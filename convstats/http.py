@@ -1,19 +1,21 @@
-"""Upstream's endpoint: ``GET /api/v1/livechat/analytics/dashboards/conversations-by-agent``.
+"""Upstream's endpoints: ``GET /api/v1/livechat/analytics/dashboards/conversations-by-…``.
 
 This module owns the one table from an outcome to an HTTP status and JSON body
-(:func:`error_response`, :func:`report_body`), and a framework-agnostic handler that runs
-upstream's checks in upstream's order (docs/behaviour.md#request-validation). Entry points
-(an HTTP service, the command line's ``--format json``) answer through it, so that every
-client sees the same bodies.
+(:func:`error_response`, :func:`report_body`), the checks every request of the Reports page
+passes in upstream's order (:func:`check_request`, docs/behaviour.md#request-validation), and
+a framework-agnostic endpoint that runs them and answers. Entry points (an HTTP service, the
+command line's ``--format json``) answer through it, so that every client sees the same
+bodies.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import operator
+import math
 from collections.abc import Mapping
-from datetime import timezone, tzinfo
+from datetime import datetime, timezone, tzinfo
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -30,17 +32,30 @@ from convstats.errors import (
     RequestError,
     StorageError,
 )
-from convstats.model import Report, TimeWindow, TotalMode, Visibility, report_total
+from convstats.model import (
+    ABSENT,
+    Caller,
+    FrozenDocument,
+    Grouping,
+    Report,
+    TimeWindow,
+    TotalMode,
+    Visibility,
+)
 from convstats.ports import Authority
-from convstats.report import ConversationsByAgent
-from convstats.sorting import Ranked, Sort, parse_sort
+from convstats.report import Conversations
+from convstats.sorting import Sort, default_sort, parse_sort
 
 __all__ = [
     "STORAGE_UNAVAILABLE",
     "ConversationsByAgentEndpoint",
+    "ConversationsEndpoint",
+    "Query",
     "Response",
+    "check_request",
     "error_response",
     "is_tzinfo",
+    "json_value",
     "report_body",
     "storage_failure_response",
     "validate_params",
@@ -130,27 +145,53 @@ def storage_failure_response(error: StorageError) -> Response:
 
 
 def report_body(report: Report) -> dict[str, Any]:
-    """The success body: ``{"total", "data": [{"label", "value"}…], "unspecified", "success"}``."""
-    return {
-        "total": report.total,
-        "data": [{"label": row.label, "value": row.value} for row in report.rows],
-        "unspecified": report.unspecified,
-        "success": True,
-    }
+    """The success body: ``{"total", "data": [{"label", "value"}…], "unspecified", "success"}``.
+
+    Upstream's by-status and by-source bodies have no ``unspecified``, and neither do they in
+    upstream's reading; labels that are not strings are written as Rocket.Chat writes them
+    (:func:`json_value`), and a row upstream gives no label is ``{"value": …}``.
+    """
+    ranked = report.ranked
+    if report.grouping is Grouping.AGENT:
+        data = [{"label": label, "value": value} for label, _, value in ranked]
+    else:
+        data = [_datum(label, value) for label, _, value in ranked]
+    body: dict[str, Any] = {"total": report.total, "data": data}
+    if report.total_mode is TotalMode.CONVSTATS or report.grouping.takes_sort:
+        body["unspecified"] = report.unspecified
+    body["success"] = True
+    return body
 
 
-_VALUE = operator.itemgetter(2)
+def _datum(label: Any, value: int) -> dict[str, Any]:
+    if label is ABSENT:
+        return {"value": value}
+    return {"label": label if type(label) is str else json_value(label), "value": value}
 
 
-def _ranked_body(rows: list[Ranked], unspecified: int, mode: TotalMode) -> dict[str, Any]:
-    """:func:`report_body` of the report whose rows are ``rows`` (label, agent id, value)."""
-    data = [{"label": label, "value": value} for label, _, value in rows]
-    return {
-        "total": report_total(sum(map(_VALUE, rows)), unspecified, mode),
-        "data": data,
-        "unspecified": unspecified,
-        "success": True,
-    }
+def json_value(value: Any) -> Any:
+    """A stored value as Rocket.Chat's JSON writes it.
+
+    A date as ISO 8601 in UTC to the millisecond, an integral double as an integer and a NaN
+    or infinity as ``null`` (as JavaScript does), a decimal as ``{"$numberDecimal": …}``,
+    arrays and documents member by member.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return int(value) if value.is_integer() else value
+    if isinstance(value, datetime):
+        moment = value.astimezone(timezone.utc) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if isinstance(value, Decimal):
+        return {"$numberDecimal": str(value)}
+    if isinstance(value, (tuple, list)):
+        return [json_value(item) for item in value]
+    if isinstance(value, FrozenDocument):
+        return {name: json_value(item) for name, item in value.fields}
+    if isinstance(value, Mapping):
+        return {name: json_value(item) for name, item in value.items()}
+    return value
 
 
 def validate_params(params: Mapping[Any, Any]) -> tuple[str, str, str | None]:
@@ -177,31 +218,63 @@ def is_tzinfo(_instance: object, attribute: attrs.Attribute[tzinfo], value: obje
         raise TypeError(f"{attribute.name} must be a tzinfo such as ZoneInfo('UTC'), got {value!r}")
 
 
-@attrs.define(kw_only=True)
-class ConversationsByAgentEndpoint:
-    """The endpoint: authentication, parameters, permission, sort, dates, then the report.
+@attrs.frozen
+class Query:
+    """A request that passed every check: who asks, for which window, order and rooms."""
 
-    ``server_tz`` is the server's time zone: dates without an offset are read in it, and the
-    one-year rule truncates to its days. No room is read until the caller is authenticated
-    and permitted and every parameter is valid; a storage failure is answered with 503,
-    never with an empty or partial report, and logged to the ``convstats`` logger.
+    caller: Caller
+    window: TimeWindow
+    #: The order of the rows; ``None`` for a report that takes no sort.
+    sort: Sort | None
+    visibility: Visibility
+
+
+def check_request(
+    authority: Authority,
+    grouping: Grouping,
+    params: Mapping[Any, Any],
+    user_id: str | None,
+    token: str | None = None,
+    *,
+    server_tz: tzinfo = _UTC,
+) -> Query:
+    """Run a request's checks in upstream's order and return what it asks for.
+
+    Authentication (``token`` proves ``user_id`` when given), parameters, permission, sort
+    (for the reports that take one; by-status and by-source never read it), dates: the first
+    failure is raised (docs/behaviour.md#request-validation). ``server_tz`` is the server's
+    time zone: dates without an offset are read in it, and the one-year rule truncates to its
+    days. Raises a :class:`~convstats.errors.RequestError`, or a
+    :class:`~convstats.errors.StorageError` when the authority's directory fails.
+    """
+    caller = authority.authenticate(user_id, token)
+    start, end, raw_sort = validate_params(params)
+    authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
+    sort = parse_sort(raw_sort, default_sort(grouping)) if grouping.takes_sort else None
+    window = window_from_strings(start, end, server_tz)
+    return Query(caller, window, sort, authority.visibility(caller))
+
+
+@attrs.define(kw_only=True)
+class ConversationsEndpoint:
+    """A report's endpoint: :func:`check_request`, then the report, as upstream answers it.
+
+    The report (``reports.grouping``) decides the route it answers. ``server_tz`` is the
+    server's time zone. No room is read until the caller is authenticated and permitted and
+    every parameter is valid; a storage failure is answered with 503, never with an empty or
+    partial report, and logged to the ``convstats`` logger.
     """
 
-    reports: ConversationsByAgent
+    reports: Conversations
     authority: Authority
     server_tz: tzinfo = attrs.field(default=_UTC, validator=is_tzinfo)
 
-    def handle(self, params: Mapping[Any, Any], user_id: str | None) -> Response:
-        """Answer one request; ``user_id`` is the authenticated caller, or ``None``."""
-        reports = self.reports
+    def handle(
+        self, params: Mapping[Any, Any], user_id: str | None, token: str | None = None
+    ) -> Response:
+        """Answer one request of ``user_id`` (``None``: nobody), proved by ``token`` if given."""
         try:
-            window, sort, visibility = self._query(params, user_id)
-            if reports.cache is not None:
-                body = report_body(reports.report(window, sort=sort, visibility=visibility))
-            else:
-                # The rows go straight into the body: no AgentRow is built for them.
-                rows, unspecified = reports.ranked(window, sort=sort, visibility=visibility)
-                body = _ranked_body(rows, unspecified, reports.total_mode)
+            body = report_body(self.report(params, user_id, token))
         except RequestError as error:
             return error_response(error)
         except StorageError as error:
@@ -210,17 +283,16 @@ class ConversationsByAgentEndpoint:
 
     __call__ = handle
 
-    def report(self, params: Mapping[Any, Any], user_id: str | None) -> Report:
+    def report(
+        self, params: Mapping[Any, Any], user_id: str | None, token: str | None = None
+    ) -> Report:
         """The typed report behind a success answer; raises what :meth:`handle` answers."""
-        window, sort, visibility = self._query(params, user_id)
-        return self.reports.report(window, sort=sort, visibility=visibility)
+        reports = self.reports
+        query = check_request(
+            self.authority, reports.grouping, params, user_id, token, server_tz=self.server_tz
+        )
+        return reports.report(query.window, sort=query.sort, visibility=query.visibility)
 
-    def _query(
-        self, params: Mapping[Any, Any], user_id: str | None
-    ) -> tuple[TimeWindow, Sort, Visibility]:
-        caller = self.authority.authenticate(user_id)
-        start, end, raw_sort = validate_params(params)
-        self.authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
-        sort = parse_sort(raw_sort)
-        window = window_from_strings(start, end, self.server_tz)
-        return window, sort, self.authority.visibility(caller)
+
+#: The endpoint of every report; the name it had when by-agent was the only one.
+ConversationsByAgentEndpoint = ConversationsEndpoint

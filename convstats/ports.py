@@ -8,40 +8,49 @@ docstring is its contract. A store signals a storage failure with
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from convstats.model import AgentCounts, Caller, TimeWindow, UserRecord, Visibility
+from convstats.model import (
+    Caller,
+    GroupCounts,
+    Grouping,
+    TimeWindow,
+    TotalMode,
+    UserRecord,
+    Visibility,
+)
 
 __all__ = ["Authority", "Directory", "RoomStore", "Versioned", "Workspace"]
 
 
 @runtime_checkable
 class RoomStore(Protocol):
-    """The room data a conversations report needs (``rocketchat_room`` and ``users``)."""
+    """The rooms (``rocketchat_room``), counted as each report of the Reports page groups them."""
 
-    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+    def count_groups(
+        self,
+        grouping: Grouping,
+        window: TimeWindow,
+        visibility: Visibility,
+        mode: TotalMode = TotalMode.CONVSTATS,
+    ) -> GroupCounts:
         """Count the livechat conversations created in ``window`` that ``visibility`` admits.
 
         A room counts when ``t == "l"``, its ``ts`` is a date with
         ``window.start <= ts < window.end``, and ``visibility.admits`` its partition. Its
         open, closed or on-hold state does not matter (docs/behaviour.md#which-rooms-count).
+        Each counted room then goes to the rows of ``grouping`` as ``mode`` reads it
+        (docs/behaviour.md#the-reports), keyed as :class:`~convstats.model.Grouping` says:
 
-        A counted room whose ``servedBy._id`` is an agent id (a string, or an ObjectId read as
-        its hexadecimal string) counts for that agent; every other counted room (no
-        ``servedBy``, ``servedBy: null``, a ``servedBy`` without such an ``_id``) counts in
-        ``unspecified``. No room is lost.
+        - ``AGENT``: the room's ``servedBy._id`` when it is an agent id (a string, or an
+          ObjectId read as its hexadecimal string); every other room (no ``servedBy``,
+          ``servedBy: null``, no such ``_id``) is ``unspecified``, in both readings.
+        - ``STATUS``, ``SOURCE``, ``DEPARTMENT``, ``TAGS``: as the behaviour document says
+          for each reading; upstream's by-status also needs ``rooms``.
 
-        Returns an :class:`AgentCounts` whose ``per_agent`` holds only non-zero counts.
-        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
-        """
-        ...
-
-    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
-        """Return ``{user id: name}`` for those of ``agent_ids`` whose user has a string name.
-
-        Ids without a ``users`` document, or whose ``name`` is missing, null or not a string,
-        are absent from the answer; an empty-string name is present as ``""``.
-        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        No room is lost in this project's reading: each is in a row (in several for tags) or
+        in ``unspecified``. Raises :class:`~convstats.errors.StorageError` when the data
+        cannot be read.
         """
         ...
 
@@ -98,6 +107,29 @@ class Directory(Protocol):
         """
         ...
 
+    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
+        """A mapping in which each of ``agent_ids`` whose user has a string name finds it.
+
+        Ids without a ``users`` document, or whose ``name`` is missing, null or not a string,
+        are not found in it; an empty-string name is ``""``. It may hold other users' names
+        too (a store that holds every name answers them all, without building a mapping).
+        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        """
+        ...
+
+    def department_names(self, keys: Collection[Any]) -> Mapping[Any, Any]:
+        """A mapping in which each of ``keys`` naming a department finds that department's name.
+
+        A key is a department id, or, as upstream's reading of by-department keys its rows, a
+        room's ``departmentId`` value as :meth:`RoomStore.count_groups` gives it (a tuple for
+        an array, which names what its first element naming a department names). A key names a
+        department when a ``rocketchat_livechat_department`` document (a unit included) has
+        that ``_id`` and a ``name`` field; the name is found as it is stored, ``null`` and
+        non-strings included. Keys naming none are not found. It may hold other keys too.
+        Raises :class:`~convstats.errors.StorageError` when the data cannot be read.
+        """
+        ...
+
     def permission_roles(self, permission: str) -> frozenset[str] | None:
         """Return the roles of the ``rocketchat_permissions`` document ``_id == permission``.
 
@@ -134,11 +166,11 @@ class Directory(Protocol):
 class Authority(Protocol):
     """Authenticates callers, decides permissions and yields each caller's visibility."""
 
-    def authenticate(self, user_id: str | None) -> Caller:
-        """Return the caller for ``user_id``.
+    def authenticate(self, user_id: str | None, token: str | None = None) -> Caller:
+        """Return the caller for ``user_id``, proved by the login token ``token`` when given.
 
         Raises :class:`~convstats.errors.AuthenticationRequired` when ``user_id`` is ``None``
-        or unknown.
+        or unknown, or when the token does not prove it (or is required and missing).
         """
         ...
 

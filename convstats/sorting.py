@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import operator
-from collections.abc import Iterable
-from typing import TypeAlias
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from convstats.errors import InvalidSort
-from convstats.model import AgentRow
+from convstats.model import ABSENT, FrozenDocument, Grouping, Ranked
 
-__all__ = ["DEFAULT_SORT", "Ranked", "Sort", "SortField", "parse_sort", "rank", "sort_rows"]
+__all__ = [
+    "BY_COUNT",
+    "DEFAULT_SORT",
+    "Sort",
+    "SortField",
+    "bson_order",
+    "default_sort",
+    "parse_sort",
+    "rank",
+]
 
 
 class SortField(enum.Enum):
@@ -21,7 +33,10 @@ class SortField(enum.Enum):
 
     LABEL = "name"
     VALUE = "total"
-    AGENT_ID = "_id"
+    #: The row's id: the agent id in by-agent, the name in by-department and by-tags, as
+    #: upstream's ``_id`` is at the stage its sort applies to.
+    ID = "_id"
+    AGENT_ID = "_id"  # the same member, by the name it had when only agents were sorted
 
 
 _KEYS = {
@@ -29,7 +44,7 @@ _KEYS = {
     "label": SortField.LABEL,
     "total": SortField.VALUE,
     "value": SortField.VALUE,
-    "_id": SortField.AGENT_ID,
+    "_id": SortField.ID,
 }
 
 
@@ -37,8 +52,8 @@ _KEYS = {
 class Sort:
     """An ordered list of ``(field, direction)`` keys; direction is ``1`` or ``-1``.
 
-    Rows equal on every key are ordered by label, then agent id, both ascending, so that
-    every order is deterministic.
+    Rows equal on every key are ordered by label, then key, both ascending, so that every
+    order is deterministic.
     """
 
     keys: tuple[tuple[SortField, int], ...] = ()
@@ -48,23 +63,44 @@ class Sort:
         return json.dumps({field.value: direction for field, direction in self.keys})
 
 
-#: Upstream's default order: ``{"name": 1}``.
+#: Upstream's default order of by-agent: ``{"name": 1}``.
 DEFAULT_SORT = Sort(((SortField.LABEL, 1),))
+#: Upstream's default order of by-department and by-tags: ``{"total": 1}``.
+BY_COUNT = Sort(((SortField.VALUE, 1),))
+#: The fixed order of by-status and by-source, which ignore ``sort``: by value, descending.
+_BY_COUNT_DESCENDING = Sort(((SortField.VALUE, -1),))
+
+_DEFAULTS = {
+    Grouping.AGENT: DEFAULT_SORT,
+    Grouping.DEPARTMENT: BY_COUNT,
+    Grouping.TAGS: BY_COUNT,
+    Grouping.STATUS: _BY_COUNT_DESCENDING,
+    Grouping.SOURCE: _BY_COUNT_DESCENDING,
+}
 
 
-def parse_sort(raw: str | None) -> Sort:
+def default_sort(grouping: Grouping) -> Sort:
+    """The order of ``grouping``'s report when no ``sort`` is given.
+
+    By-status and by-source, which take none, are always in this order: by value, descending.
+    """
+    return _DEFAULTS[grouping]
+
+
+def parse_sort(raw: str | None, default: Sort = DEFAULT_SORT) -> Sort:
     """Parse the ``sort`` query parameter.
 
-    ``None`` or an empty string gives :data:`DEFAULT_SORT`, as upstream ignores an empty
-    value; ``{}`` gives the tie-break order alone. Keys are ``name``/``label``,
-    ``total``/``value`` and ``_id``; values the JSON numbers ``1`` or ``-1``. A key that
-    repeats an earlier field (``{"name": 1, "label": -1}``) has no further effect.
+    ``None`` or an empty string gives ``default`` (by-agent's ``{"name": 1}`` unless told),
+    as upstream ignores an empty value; ``{}`` gives the tie-break order alone. Keys are
+    ``name``/``label``, ``total``/``value`` and ``_id``; values the JSON numbers ``1`` or
+    ``-1``. A key that repeats an earlier field (``{"name": 1, "label": -1}``) has no further
+    effect.
 
     Raises :class:`~convstats.errors.InvalidSort` naming the raw value for invalid JSON, a
     non-object, an unknown key or any other value.
     """
     if raw is None or raw == "":
-        return DEFAULT_SORT
+        return default
     try:
         spec = json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
@@ -81,43 +117,77 @@ def parse_sort(raw: str | None) -> Sort:
     return Sort(tuple(keys))
 
 
-def sort_rows(rows: Iterable[AgentRow], sort: Sort = DEFAULT_SORT) -> tuple[AgentRow, ...]:
-    """Order ``rows`` by ``sort``, then by label and agent id ascending.
+def bson_order(value: Any) -> tuple[Any, ...]:
+    """A key that orders values as MongoDB's ``$sort`` orders BSON values.
 
-    Strings compare by code point (case-sensitive), as MongoDB compares them without a
-    collation.
+    By type first (null and missing, numbers, strings, documents, arrays, booleans, dates),
+    then by value: numbers by value (NaN first), strings by code point, documents and arrays
+    field by field. Keys and labels of upstream's reading are ordered by it.
     """
-    ordered = sorted(rows, key=lambda row: (row.label, row.agent_id))
+    if value is None or value is ABSENT:
+        return (1,)
+    if isinstance(value, bool):
+        return (8, value)
+    if isinstance(value, (int, float, Decimal)):
+        if (isinstance(value, float) and math.isnan(value)) or (
+            isinstance(value, Decimal) and value.is_nan()
+        ):
+            return (2, 0)
+        return (2, 1, value)
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, FrozenDocument):
+        return (4, tuple((name, bson_order(item)) for name, item in value.fields))
+    if isinstance(value, tuple):
+        return (5, tuple(bson_order(item) for item in value))
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+        return (9, moment)
+    return (10, type(value).__name__, repr(value))
+
+
+_LABEL = operator.itemgetter(0)
+_KEY = operator.itemgetter(1)
+_VALUE = operator.itemgetter(2)
+
+
+def _fields(grouping: Grouping, plain: bool) -> dict[SortField, Callable[[Ranked], Any]]:
+    # ``_id`` is the agent id in by-agent; in by-department and by-tags upstream's ``_id`` is
+    # the name at the stage its sort applies to.
+    label: Callable[[Ranked], Any] = _LABEL if plain else (lambda row: bson_order(row[0]))
+    key: Callable[[Ranked], Any] = _KEY if plain else (lambda row: bson_order(row[1]))
+    return {
+        SortField.LABEL: label,
+        SortField.VALUE: _VALUE,
+        SortField.ID: key if grouping is Grouping.AGENT else label,
+    }
+
+
+def rank(
+    rows: list[Ranked],
+    sort: Sort = DEFAULT_SORT,
+    grouping: Grouping = Grouping.AGENT,
+    *,
+    plain: bool = True,
+) -> list[Ranked]:
+    """Order ``(label, key, value)`` rows in place by ``sort``, then by label and key ascending.
+
+    ``plain`` rows have string labels and keys that differ where labels tie (or keys that
+    never need comparing), so that the tuples' own order is the tie-break; other rows (the
+    values of upstream's reading) are compared by :func:`bson_order`. Strings compare by
+    code point (case-sensitive), as MongoDB compares them without a collation.
+    """
+    if plain:
+        # The tuples' own order is the tie-break (label, then key), and for by-agent's
+        # default sort, by name ascending, the whole order.
+        rows.sort()
+        if sort == DEFAULT_SORT and grouping is Grouping.AGENT:
+            return rows
+    else:
+        rows.sort(key=lambda row: (bson_order(row[0]), bson_order(row[1])))
+    fields = _fields(grouping, plain)
     # Stable sorts compose: sorting by the least significant key first leaves the more
     # significant keys in charge, each with its own direction.
     for field, direction in reversed(sort.keys):
-        ordered.sort(key=_ATTRIBUTE[field], reverse=direction == -1)
-    return tuple(ordered)
-
-
-_ATTRIBUTE = {
-    SortField.LABEL: operator.attrgetter("label"),
-    SortField.VALUE: operator.attrgetter("value"),
-    SortField.AGENT_ID: operator.attrgetter("agent_id"),
-}
-
-
-#: A row as ``(label, agent id, value)``: tuples of that order sort by the tie-break.
-Ranked: TypeAlias = tuple[str, str, int]
-
-_ITEM = {
-    SortField.LABEL: operator.itemgetter(0),
-    SortField.VALUE: operator.itemgetter(2),
-    SortField.AGENT_ID: operator.itemgetter(1),
-}
-
-
-def rank(rows: list[Ranked], sort: Sort = DEFAULT_SORT) -> list[Ranked]:
-    """Order ``(label, agent id, value)`` rows in place, as :func:`sort_rows` orders rows."""
-    # Agent ids are unique, so the tuples' own order is the tie-break (label, then id), and
-    # for the default sort, by name ascending, the whole order.
-    rows.sort()
-    if sort != DEFAULT_SORT:
-        for field, direction in reversed(sort.keys):
-            rows.sort(key=_ITEM[field], reverse=direction == -1)
+        rows.sort(key=fields[field], reverse=direction == -1)
     return rows

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from convstats import ConversationsByAgent, Report, Sort, TimeWindow, TotalMode, Visibility
+from convstats.model import Grouping
 from convstats.ports import RoomStore
 from convstats.sorting import DEFAULT_SORT
 
@@ -32,10 +34,34 @@ def only_rooms(*rooms: dict[str, Any]) -> Collections:
     return {"rocketchat_room": list(rooms)}
 
 
+class AgentTally(NamedTuple):
+    """A store's by-agent counts: conversations per agent id, and those without an agent."""
+
+    per_agent: Mapping[str, int]
+    unspecified: int
+
+    @property
+    def assigned(self) -> int:
+        return sum(self.per_agent.values())
+
+
+def named(names: Mapping[str, str], asked: list[str]) -> dict[str, str]:
+    """What ``agent_names`` answered for the ids asked (it may hold other users' names too)."""
+    return {agent_id: names[agent_id] for agent_id in asked if agent_id in names}
+
+
+def by_agent(store: RoomStore, window: TimeWindow, visibility: Visibility) -> AgentTally:
+    """The store's by-agent answer as a dict and ``unspecified``, comparable across stores."""
+    answer = store.count_groups(Grouping.AGENT, window, visibility)
+    assert len(answer.keys) == len(set(answer.keys)), "a key twice"
+    assert all(answer.values), "a zero row"
+    return AgentTally(dict(zip(answer.keys, answer.values, strict=True)), answer.unspecified)
+
+
 def counts(store: RoomStore, window: TimeWindow, **scope: Any) -> dict[str, int]:
     """The store's counts as one dict, ``"<unspecified>"`` included; ``scope`` restricts."""
     visibility = Visibility(restricted=True, **scope) if scope else Visibility.everything()
-    answer = store.count_conversations(window, visibility)
+    answer = by_agent(store, window, visibility)
     return {**answer.per_agent, "<unspecified>": answer.unspecified}
 
 

@@ -25,7 +25,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from convstats.errors import StorageUnavailable
-from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
+from convstats.model import GroupCounts, Grouping, TimeWindow, TotalMode, UserRecord, Visibility
 from convstats.ports import Workspace
 from convstats_adapters.openapi import REPORT_PATH, openapi_document
 
@@ -149,13 +149,23 @@ class FlakyStore:
         if self.down:
             raise StorageUnavailable("the test store is down")
 
-    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+    def count_groups(
+        self,
+        grouping: Grouping,
+        window: TimeWindow,
+        visibility: Visibility,
+        mode: TotalMode = TotalMode.CONVSTATS,
+    ) -> GroupCounts:
         self._enter()
-        return self.inner.count_conversations(window, visibility)
+        return self.inner.count_groups(grouping, window, visibility, mode)
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         self._enter()
         return self.inner.agent_names(agent_ids)
+
+    def department_names(self, keys: Collection[Any]) -> Mapping[Any, Any]:
+        self._enter()
+        return self.inner.department_names(keys)
 
     def get_user(self, user_id: str) -> UserRecord | None:
         self._enter()

@@ -15,6 +15,7 @@ from convstats import (
 from convstats.errors import AuthenticationRequired, PermissionDenied
 from convstats_adapters.documents import partition
 from convstats_adapters.memory import MemoryStore
+from tests.builders import by_agent
 from tests.generators import windows, workspaces
 
 UNITS = [
@@ -159,7 +160,7 @@ def test_a_monitor_never_sees_more_than_a_manager(data, window):
     """Every monitor's report is, agent by agent, at most the unrestricted report."""
     memory = MemoryStore(data)
     reports = ConversationsByAgent(store=memory)
-    everything = memory.count_conversations(window, Visibility.everything())
+    everything = by_agent(memory, window, Visibility.everything())
     for rule in MonitorRule:
         authority = RocketChatAuthority(directory=memory, monitor_rule=rule)
         for user in data["users"]:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from convstats_adapters.documents import hash_login_token
+from convstats.authz import hash_login_token
 from tests import browser_support
 
 pytestmark = pytest.mark.browser

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 
 import pytest
@@ -18,7 +17,7 @@ from convstats import (
     Visibility,
     parse_sort,
 )
-from convstats.model import AgentCounts
+from convstats.model import GroupCounts, Grouping
 from convstats.ports import Versioned
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
 from tests.builders import build_report, only_rooms, room
@@ -236,20 +235,25 @@ class CountingStore:
     def __init__(self, store: MemoryStore) -> None:
         self.store, self.queries = store, 0
 
-    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+    def count_groups(
+        self,
+        grouping: Grouping,
+        window: TimeWindow,
+        visibility: Visibility,
+        mode: TotalMode = TotalMode.CONVSTATS,
+    ) -> GroupCounts:
         self.queries += 1
-        return self.store.count_conversations(window, visibility)
-
-    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
-        return self.store.agent_names(agent_ids)
+        return self.store.count_groups(grouping, window, visibility, mode)
 
 
 def test_reports_are_keyed_on_window_sort_visibility_and_total_mode():
     """A repeated request is served from the cache; one differing in any part is counted."""
     store = CountingStore(one_room_store())
     cache: TTLCache[Report] = TTLCache(clock=Clock())
-    reports = ConversationsByAgent(store=store, cache=cache)
-    upstream = ConversationsByAgent(store=store, cache=cache, total_mode=TotalMode.ROCKETCHAT)
+    reports = ConversationsByAgent(store=store, directory=store.store, cache=cache)
+    upstream = ConversationsByAgent(
+        store=store, directory=store.store, cache=cache, total_mode=TotalMode.ROCKETCHAT
+    )
     hidden = Visibility(restricted=True, rooms_without_department=False)
     later = TimeWindow(WINDOW.start, datetime(2024, 3, 1, tzinfo=UTC))
     first = reports.report(WINDOW)
@@ -265,7 +269,9 @@ def test_reports_are_keyed_on_window_sort_visibility_and_total_mode():
 def test_a_store_without_a_version_is_served_from_the_cache_until_invalidated():
     """Changes the cache cannot know of are seen after invalidate() (or the ttl)."""
     memory = one_room_store()
-    reports = ConversationsByAgent(store=CountingStore(memory), cache=TTLCache(clock=Clock()))
+    reports = ConversationsByAgent(
+        store=CountingStore(memory), directory=memory, cache=TTLCache(clock=Clock())
+    )
     first = reports.report(WINDOW)
     memory.remove_room("r1")
     assert reports.report(WINDOW) == first

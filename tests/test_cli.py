@@ -20,7 +20,7 @@ import pytest
 
 import convstats
 from convstats_adapters.cli import run
-from convstats_adapters.memory import MemoryStore
+from convstats_adapters.memory import MemoryRooms
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = "examples/sample"
@@ -356,17 +356,25 @@ print(json.dumps(answers))
 """
 
 
-def test_no_file_is_opened_before_every_argument_is_checked(tmp_path):
-    """Bad dates, sort, zone, format or --database end the command before a data file is opened."""
+def test_the_rooms_are_read_only_for_a_request_that_passes_every_check(tmp_path):
+    """Bad options open no file; bad dates, sort or caller read the small collections only.
+
+    Upstream's order is the caller, the permission, the sort, the dates: the users,
+    permissions and units are read to check the first two, the rooms never.
+    """
     data = shutil.copytree(SAMPLE, tmp_path / "sample")
-    bad = [
+    options = [
+        ["--end", "2024-04-01", "--tz", "Mars/Olympus"],
+        ["--end", "2024-04-01", "--format", "xml"],
+        ["--end", "2024-04-01", "--database", "rocketchat"],
+    ]
+    requests = [
         ["--end", "2024-04-01", "--start", "not a date"],
         ["--end", "yesterday"],
         ["--end", "2025-06-01"],
         ["--end", "2024-04-01", "--sort", "{"],
-        ["--end", "2024-04-01", "--tz", "Mars/Olympus"],
-        ["--end", "2024-04-01", "--format", "xml"],
-        ["--end", "2024-04-01", "--database", "rocketchat"],
+        ["--end", "2024-04-01", "--user", "u-ana"],  # 403
+        ["--end", "2024-04-01", "--user", "nobody", "--sort", "{"],  # 401 first
     ]
     result = subprocess.run(
         [
@@ -374,7 +382,7 @@ def test_no_file_is_opened_before_every_argument_is_checked(tmp_path):
             "-c",
             CHECKS_BEFORE_READING,
             str(data),
-            json.dumps([["--end", "2024-04-01"], *bad]),
+            json.dumps([["--end", "2024-04-01"], *options, *requests]),
         ],
         capture_output=True,
         text=True,
@@ -384,7 +392,11 @@ def test_no_file_is_opened_before_every_argument_is_checked(tmp_path):
     (good_status, good_opened), *refused = json.loads(result.stdout)
     assert good_status == 0
     assert any(path.endswith("rocketchat_room.json") for path in good_opened)  # the hook sees
-    assert refused == [[2, []]] * len(bad)
+    assert refused[: len(options)] == [[2, []]] * len(options)
+    small = sorted(path for path in good_opened if not path.endswith("rocketchat_room.json"))
+    assert small
+    assert [status for status, _ in refused[len(options) :]] == [2, 2, 2, 2, 3, 3]
+    assert [sorted(opened) for _, opened in refused[len(options) :]] == [small] * len(requests)
 
 
 def test_database_needs_mongo():
@@ -449,7 +461,7 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch):
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(MemoryStore, "from_path", interrupted)
+    monkeypatch.setattr(MemoryRooms, "from_path", interrupted)
     try:
         status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
     except KeyboardInterrupt:  # would otherwise stop the whole test run
@@ -465,7 +477,7 @@ def test_unexpected_failures_answer_json_with_a_500_body(monkeypatch):
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk\non fire")
 
-    monkeypatch.setattr(MemoryStore, "from_path", broken)
+    monkeypatch.setattr(MemoryRooms, "from_path", broken)
     status, out, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--format", "json")
     assert status == 1
     assert json.loads(out) == {"success": False, "error": "unexpected RuntimeError: disk on fire"}
@@ -475,13 +487,13 @@ def test_unexpected_failures_answer_json_with_a_500_body(monkeypatch):
 @pytest.mark.filterwarnings("default::UserWarning")
 def test_library_warnings_are_one_line(monkeypatch):
     """A warning raised by a library while the command runs is one line on stderr."""
-    load = MemoryStore.from_path
+    load = MemoryRooms.from_path
 
     def noisy(path, **kwargs):
         warnings.warn("the driver\nsays so", UserWarning, stacklevel=1)
         return load(path, **kwargs)
 
-    monkeypatch.setattr(MemoryStore, "from_path", noisy)
+    monkeypatch.setattr(MemoryRooms, "from_path", noisy)
     status, _, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
     assert status == 0
     assert err == "convstats: warning: the driver says so\n"
@@ -506,9 +518,11 @@ def test_progress_on_a_terminal_only(tmp_path, packed):
     assert run(argv, out=out, err=terminal, clock=lambda: next(ticks)) == 0
     shown = terminal.getvalue()
     if packed:
-        # 1024 rooms at 0.75 s: too soon; 2048 at 1.5 s: shown; 3000 at 2.25 s: too soon after.
-        assert "reading rocketchat_room: 2,048, 1,365/s" in shown
-        assert "3,000" not in shown
+        # The small collections take the first readings of the clock: 1024 rooms come more
+        # than a second after the last line, 2048 less than one after 1024, 3000 more.
+        assert "reading rocketchat_room: 1,024, 1,365/s" in shown
+        assert "2,048" not in shown
+        assert "reading rocketchat_room: 3,000, 1,333/s" in shown
     else:  # the streaming reader reports once a chunk: here the whole file
         assert re.search(r"reading rocketchat_room: [\d,]+, [\d,]+/s", shown)
     assert shown.endswith("\r\x1b[K")  # erased before the report is printed

@@ -17,11 +17,12 @@ from convstats import (
     TotalMode,
     Visibility,
 )
+from convstats.authz import hash_login_token
 from convstats.http import report_body
 from convstats.model import UserRecord
 from convstats.ports import Directory, RoomStore
-from convstats_adapters.documents import hash_login_token
-from tests.builders import room, served
+from tests.builders import by_agent, room, served
+from tests.builders import named as names_of
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -86,7 +87,7 @@ def test_adapters_conform_to_the_ports(workspace):
 
 def test_counts_follow_the_room_rules(workspace):
     """Only livechat rooms with a date ts inside the half-open window count, per servedBy._id."""
-    counts = workspace(WORKSPACE).count_conversations(WINDOW, Visibility.everything())
+    counts = by_agent(workspace(WORKSPACE), WINDOW, Visibility.everything())
     assert dict(counts.per_agent) == {
         "ana": 2,
         "bo": 2,
@@ -101,8 +102,9 @@ def test_counts_follow_the_room_rules(workspace):
 
 def test_names_are_strings_only(workspace):
     """agent_names answers string names, the empty one included, and nothing for others."""
-    names = workspace(WORKSPACE).agent_names(["ana", "gone", "nameless", "empty", "twin-2"])
-    assert dict(names) == {"ana": "Ana", "empty": "", "twin-2": "Sam"}
+    asked = ["ana", "gone", "nameless", "empty", "twin-2"]
+    names = workspace(WORKSPACE).agent_names(asked)
+    assert names_of(names, asked) == {"ana": "Ana", "empty": "", "twin-2": "Sam"}
 
 
 def test_report_labels_and_default_order(workspace):
@@ -219,10 +221,11 @@ def test_an_object_id_agent_is_its_hexadecimal_string(workspace):
             "users": [{"_id": str(agent), "name": "By string"}, {"_id": named, "name": "By id"}],
         }
     )
-    counts = store.count_conversations(WINDOW, Visibility.everything())
+    counts = by_agent(store, WINDOW, Visibility.everything())
     assert counts.per_agent == {str(agent): 1, str(named): 2}
     assert counts.unspecified == 0
-    assert store.agent_names([str(agent), str(named)]) == {
+    asked = [str(agent), str(named)]
+    assert names_of(store.agent_names(asked), asked) == {
         str(agent): "By string",
         str(named): "By id",
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,7 +22,7 @@ from convstats import (
 )
 from convstats.errors import StorageUnavailable
 from convstats.http import report_body
-from convstats.model import AgentCounts
+from convstats.model import GroupCounts, Grouping
 from convstats_adapters.memory import MemoryStore
 from tests.generators import sort_parameters, windows, workspaces
 
@@ -60,19 +59,21 @@ class SpyStore:
         self.inner = inner
         self.room_reads = 0
 
-    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
+    def count_groups(
+        self,
+        grouping: Grouping,
+        window: TimeWindow,
+        visibility: Visibility,
+        mode: TotalMode = TotalMode.CONVSTATS,
+    ) -> GroupCounts:
         self.room_reads += 1
-        return self.inner.count_conversations(window, visibility)
-
-    def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
-        self.room_reads += 1
-        return self.inner.agent_names(agent_ids)
+        return self.inner.count_groups(grouping, window, visibility, mode)
 
 
 def endpoint(store: Any = None) -> ConversationsByAgentEndpoint:
     directory = MemoryStore(DATA)
     return ConversationsByAgentEndpoint(
-        reports=ConversationsByAgent(store=store or directory),
+        reports=ConversationsByAgent(store=store or directory, directory=directory),
         authority=RocketChatAuthority(directory=directory),
     )
 
@@ -162,7 +163,7 @@ def test_storage_failure_is_a_503():
     """A store that fails gives 503 with a body that names no host, never an empty report."""
 
     class BrokenStore(SpyStore):
-        def count_conversations(self, window, visibility):
+        def count_groups(self, grouping, window, visibility, mode=TotalMode.CONVSTATS):
             raise StorageUnavailable("MongoDB at db.example:27017 is unreachable")
 
     response = endpoint(BrokenStore(MemoryStore(DATA))).handle(

@@ -24,6 +24,7 @@ from convstats_adapters.files import (
     reporting_progress,
 )
 from convstats_adapters.memory import MemoryStore
+from tests.builders import by_agent
 
 UTC = timezone.utc
 JAN = TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 2, 1, tzinfo=UTC))
@@ -86,16 +87,17 @@ def test_mongoexport_directory_lines_and_arrays(tmp_path):
     )
     (tmp_path / "users.json").write_text(json.dumps([{"_id": "ana", "name": "Ana"}], indent=2))
     store = MemoryStore.from_path(tmp_path)
-    counts = store.count_conversations(JAN, Visibility.everything())
+    counts = by_agent(store, JAN, Visibility.everything())
     assert dict(counts.per_agent) == {"ana": 1}
     assert counts.unspecified == 1
-    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+    assert store.agent_names(["ana"]).get("ana") == "Ana"
 
 
 def test_sample_workspace_loads():
     """The bundled sample loads and every room in it is a counted or a non-livechat room."""
     store = MemoryStore.from_path("examples/sample")
-    counts = store.count_conversations(
+    counts = by_agent(
+        store,
         TimeWindow(datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC)),
         Visibility.everything(),
     )
@@ -197,7 +199,7 @@ def test_odd_documents_never_crash_a_report():
             ]
         }
     )
-    counts = store.count_conversations(JAN, Visibility.everything())
+    counts = by_agent(store, JAN, Visibility.everything())
     assert dict(counts.per_agent) == {"ana": 1}
     assert counts.unspecified == 3
 
@@ -221,8 +223,8 @@ def test_odd_ids_never_crash_loading():
             "rocketchat_livechat_department_agents": [{"agentId": {"a": 1}, "departmentId": "d1"}],
         }
     )
-    assert store.count_conversations(JAN, Visibility.everything()).unspecified == 1
-    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+    assert by_agent(store, JAN, Visibility.everything()).unspecified == 1
+    assert store.agent_names(["ana"]).get("ana") == "Ana"
     assert store.monitored_units("mon") == frozenset()
 
 
@@ -256,7 +258,7 @@ def test_dates_beyond_python_years_are_kept_and_never_count(tmp_path):
     assert data["rocketchat_room"][0]["ts"] == DateOutOfRange(253402300800000)
     store = MemoryStore(data)
     assert store.room_count == 3
-    assert store.count_conversations(JAN, Visibility.everything()).unspecified == 1
+    assert by_agent(store, JAN, Visibility.everything()).unspecified == 1
 
 
 def room_lines(count):
@@ -346,8 +348,8 @@ def test_gzip_exports_are_read(tmp_path):
     with gzip.open(tmp_path / "users.json.gz", "wt") as users:
         users.write(json.dumps([{"_id": "ana", "name": "Ana"}]))
     store = MemoryStore.from_path(tmp_path)
-    assert dict(store.count_conversations(JAN, Visibility.everything()).per_agent) == {"ana": 1}
-    assert store.agent_names(["ana"]) == {"ana": "Ana"}
+    assert dict(by_agent(store, JAN, Visibility.everything()).per_agent) == {"ana": 1}
+    assert store.agent_names(["ana"]).get("ana") == "Ana"
     single = tmp_path / "data.json.gz"
     single.write_bytes(gzip.compress(json.dumps({"rocketchat_room": [RELAXED]}).encode()))
     assert load_collections(single)["rocketchat_room"][0]["_id"] == "r1"

@@ -1,4 +1,4 @@
-"""Login tokens: Rocket.Chat's hash, the token authority, and how the MongoDB store looks one up."""
+"""Login tokens: Rocket.Chat's hash, signing in by token, and how the MongoDB store looks one up."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import mongomock
 import pytest
 from pymongo import AsyncMongoClient
 
+from convstats.authz import RocketChatAuthority, hash_login_token
 from convstats.errors import AuthenticationRequired, PermissionDenied, StorageUnavailable
 from convstats.model import Caller, UserRecord
-from convstats.ports import Authority
-from convstats_adapters.documents import LOGIN_TOKEN_HASHES, hash_login_token
+from convstats_adapters.documents import LOGIN_TOKEN_HASHES
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mongo import MongoStore
-from convstats_adapters.tokens import TokenAuthority
 
 
 @pytest.mark.parametrize(
@@ -45,7 +44,7 @@ def _with_tokens(user_id: str, *tokens: str, **fields: Any) -> dict[str, Any]:
 def test_a_valid_token_proves_its_user():
     """A user's own token gives the caller with its roles."""
     store = _users(_with_tokens("ana", "t-ana", roles=["livechat-manager", 7]))
-    caller = TokenAuthority(directory=store).authenticate_token("ana", "t-ana")
+    caller = RocketChatAuthority(directory=store, require_token=True).authenticate("ana", "t-ana")
     assert caller == Caller("ana", ["livechat-manager"])
 
 
@@ -67,19 +66,17 @@ def test_anything_else_is_refused(user_id, token):
     """Missing, empty, foreign, odd or deactivated credentials all raise AuthenticationRequired."""
     store = _users(_with_tokens("ana", "t-ana"), _with_tokens("bo", "t-bo", active=False))
     with pytest.raises(AuthenticationRequired):
-        TokenAuthority(directory=store).authenticate_token(user_id, token)
+        RocketChatAuthority(directory=store, require_token=True).authenticate(user_id, token)
 
 
-def test_the_request_authority_knows_only_its_caller():
-    """The authority of a proved caller decides roles as Rocket.Chat does and refuses other ids."""
+def test_a_token_is_checked_even_when_none_is_required():
+    """A token given to a trusting authority is checked all the same; its roles then decide."""
     store = _users(_with_tokens("plain", "t", roles=["user"]))
-    tokens = TokenAuthority(directory=store)
-    caller = tokens.authenticate_token("plain", "t")
-    authority: Authority = tokens.authority_for(caller)
-    assert isinstance(authority, Authority)
-    assert authority.authenticate("plain") is caller
+    authority = RocketChatAuthority(directory=store)
+    assert authority.authenticate("plain") == Caller("plain", ["user"])
+    caller = authority.authenticate("plain", "t")
     with pytest.raises(AuthenticationRequired):
-        authority.authenticate("someone-else")
+        authority.authenticate("plain", "wrong")
     with pytest.raises(PermissionDenied):
         authority.authorize(caller, "view-livechat-reports")
 
@@ -92,7 +89,9 @@ def test_a_storage_failure_is_not_a_refusal():
             raise StorageUnavailable("users: no server")
 
     with pytest.raises(StorageUnavailable):
-        TokenAuthority(directory=Down()).authenticate_token("ana", "t")  # type: ignore[arg-type]
+        RocketChatAuthority(directory=Down(), require_token=True).authenticate(  # type: ignore[arg-type]
+            "ana", "t"
+        )
 
 
 class _Recording:

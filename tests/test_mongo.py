@@ -42,16 +42,23 @@ from convstats.errors import (
     StorageTimeout,
     StorageUnavailable,
 )
+from convstats.model import Grouping
 from convstats.ports import Directory, RoomStore
 from convstats_adapters.memory import MemoryStore
-from convstats_adapters.mongo import MongoStore, conversations_pipeline, mask_uri
-from tests.builders import room
+from convstats_adapters.mongo import MongoStore, grouping_pipeline, mask_uri, window_match
+from tests.builders import by_agent, room
 from tests.mongo_support import MONGODB_URI, NOT_CONFIGURED, mongo_store
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 WINDOW = TimeWindow(T0, T0 + timedelta(days=1))
 UNREACHABLE = "mongodb://127.0.0.1:1/rc?serverSelectionTimeoutMS=200"
+
+
+def conversations_pipeline(window: TimeWindow, visibility: Visibility) -> list[Any] | None:
+    """The by-agent aggregation, or None when the visibility admits nothing."""
+    match = window_match(window, visibility)
+    return None if match is None else grouping_pipeline(Grouping.AGENT, match, upstream=False)
 
 
 @pytest.fixture(params=["mongomock", pytest.param("mongodb", marks=pytest.mark.mongodb)])
@@ -124,7 +131,7 @@ def test_counting_is_one_match_and_group_on_the_server(monkeypatch: pytest.Monke
     monkeypatch.setattr(collection_class, "aggregate", lambda c, p, **kw: spy(c, p, **kw))
 
     with mongo_store(busy_workspace(), uri=None) as store:
-        counts = store.count_conversations(WINDOW, Visibility.everything())
+        counts = by_agent(store, WINDOW, Visibility.everything())
 
     assert counts.per_agent == {f"agent-{n}": 400 for n in range(4)}
     assert counts.unspecified == 400
@@ -185,7 +192,7 @@ def test_a_real_server_receives_one_aggregate_and_answers_per_agent(real_uri: st
         store = MongoStore(client, database=name, read_preference=ReadPreference.PRIMARY)
         recorder.commands.clear()
         recorder.replies.clear()
-        counts = store.count_conversations(WINDOW, Visibility.everything())
+        counts = by_agent(store, WINDOW, Visibility.everything())
     finally:
         client.drop_database(name)
         client.close()
@@ -238,8 +245,8 @@ def test_an_odd_room_counts_as_in_the_memory_store(
     memory = MemoryStore(collections)
     with mongo_store(collections, uri=backend) as store:
         for scope in SCOPES:
-            expected = memory.count_conversations(WINDOW, scope)
-            assert store.count_conversations(WINDOW, scope) == expected, scope
+            expected = by_agent(memory, WINDOW, scope)
+            assert by_agent(store, WINDOW, scope) == expected, scope
 
 
 def test_a_naive_client_counts_the_same() -> None:
@@ -251,8 +258,8 @@ def test_a_naive_client_counts_the_same() -> None:
     window = TimeWindow(
         datetime(2024, 5, 1, 2, tzinfo=timezone(timedelta(hours=2))), T0 + timedelta(minutes=500)
     )
-    expected = MemoryStore(workspace).count_conversations(window, Visibility.everything())
-    assert store.count_conversations(window, Visibility.everything()) == expected
+    expected = by_agent(MemoryStore(workspace), window, Visibility.everything())
+    assert by_agent(store, window, Visibility.everything()) == expected
     assert expected.assigned + expected.unspecified == 1000
 
 
@@ -291,7 +298,7 @@ def test_a_uri_names_the_database_and_the_store_owns_its_client() -> None:
         client = store.mongo_database.client
         assert client.codec_options.tz_aware
     with pytest.raises(StorageError, match="InvalidOperation"):
-        store.count_conversations(WINDOW, Visibility.everything())
+        by_agent(store, WINDOW, Visibility.everything())
 
 
 def test_an_explicit_database_wins_over_the_uris() -> None:
@@ -555,7 +562,7 @@ DRIVER_ERRORS = [
 ]
 
 OPERATIONS: dict[str, Callable[[MongoStore], object]] = {
-    "count_conversations": lambda s: s.count_conversations(WINDOW, Visibility.everything()),
+    "count_conversations": lambda s: by_agent(s, WINDOW, Visibility.everything()),
     "agent_names": lambda s: s.agent_names(["a"]),
     "get_user": lambda s: s.get_user("a"),
     "permission_roles": lambda s: s.permission_roles("view-livechat-reports"),
@@ -592,7 +599,7 @@ def test_driver_errors_become_storage_errors(
 def test_an_unreachable_server_is_unavailable(unreachable: MongoStore) -> None:
     """A server nobody answers at is StorageUnavailable, and the message hides the password."""
     with pytest.raises(StorageUnavailable) as info:
-        unreachable.count_conversations(WINDOW, Visibility.everything())
+        by_agent(unreachable, WINDOW, Visibility.everything())
     assert "127.0.0.1:1" in str(info.value)
     assert "s3cret-pw" not in str(info.value)
 
@@ -620,18 +627,20 @@ def test_the_handler_answers_503_when_the_server_is_unreachable(
 # -- indexes -----------------------------------------------------------------------------------
 
 
-def test_ensure_indexes_creates_upstreams_partial_index_and_the_range_index() -> None:
-    """ensure_indexes creates servedBy+ts (partial, as upstream) and t+ts, and is idempotent."""
+UPSTREAM_INDEXES = ["servedBy_1_ts_1", "source_1_ts_1", "departmentId_1_ts_1", "tags.0_1_ts_1"]
+
+
+def test_ensure_indexes_creates_upstreams_partial_indexes_and_the_range_index() -> None:
+    """ensure_indexes creates t+ts and upstream's four partial indexes, and is idempotent."""
     with mongo_store({"rocketchat_room": [room("r", at(1))]}, uri=None) as store:
-        assert store.ensure_indexes() == ["servedBy_1_ts_1", "t_1_ts_1"]
-        assert store.ensure_indexes() == ["servedBy_1_ts_1", "t_1_ts_1"]
+        assert store.ensure_indexes() == ["t_1_ts_1", *UPSTREAM_INDEXES]
+        assert store.ensure_indexes() == ["t_1_ts_1", *UPSTREAM_INDEXES]
         indexes = store.mongo_database["rocketchat_room"].index_information()
         assert store.mongo_database["rocketchat_room"].count_documents({}) == 1
-    assert indexes["servedBy_1_ts_1"]["key"] == [("servedBy", 1), ("ts", 1)]
-    assert indexes["servedBy_1_ts_1"]["partialFilterExpression"] == {
-        "servedBy": {"$exists": True},
-        "t": "l",
-    }
+    fields = ["servedBy", "source", "departmentId", "tags.0"]
+    for name, field in zip(UPSTREAM_INDEXES, fields, strict=True):
+        assert indexes[name]["key"] == [(field, 1), ("ts", 1)]
+        assert indexes[name]["partialFilterExpression"] == {field: {"$exists": True}, "t": "l"}
     assert indexes["t_1_ts_1"]["key"] == [("t", 1), ("ts", 1)]
     assert "partialFilterExpression" not in indexes["t_1_ts_1"]
 
@@ -660,8 +669,8 @@ def test_a_real_server_with_a_naive_client_counts_the_same(real_uri: str) -> Non
         client[name]["rocketchat_room"].insert_many([dict(r) for r in workspace["rocketchat_room"]])
         store = MongoStore(client, database=name, read_preference=ReadPreference.PRIMARY)
         window = TimeWindow(T0 + timedelta(minutes=100), T0 + timedelta(minutes=300))
-        counts = store.count_conversations(window, Visibility.everything())
+        counts = by_agent(store, window, Visibility.everything())
     finally:
         client.drop_database(name)
         client.close()
-    assert counts == MemoryStore(workspace).count_conversations(window, Visibility.everything())
+    assert counts == by_agent(MemoryStore(workspace), window, Visibility.everything())

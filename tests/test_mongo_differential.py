@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from convstats import MonitorRule, RocketChatAuthority, TimeWindow, Visibility
 from convstats.errors import AuthenticationRequired
 from convstats_adapters.memory import MemoryStore
-from tests.builders import build_report
+from tests.builders import build_report, by_agent
 from tests.generators import (
     AGENTS,
     DEPARTMENTS,
@@ -125,9 +125,7 @@ def assert_same_answers(
 ) -> None:
     memory = MemoryStore(collections)
     with mongo_store(collections, uri=uri) as mongo:
-        assert mongo.count_conversations(window, visibility) == memory.count_conversations(
-            window, visibility
-        )
+        assert by_agent(mongo, window, visibility) == by_agent(memory, window, visibility)
         assert build_report(mongo, window, visibility=visibility) == build_report(
             memory, window, visibility=visibility
         )
@@ -203,5 +201,5 @@ def test_an_empty_restricted_scope_counts_nothing_in_both_stores() -> None:
     collections = {"rocketchat_room": [{"_id": "r", "t": "l", "ts": EPOCH}]}
     window = TimeWindow(EPOCH, EPOCH + timedelta(days=1))
     nothing = Visibility(restricted=True, rooms_without_department=False)
-    assert MemoryStore(collections).count_conversations(window, Visibility.everything()).unspecified
+    assert by_agent(MemoryStore(collections), window, Visibility.everything()).unspecified
     assert_same_answers(collections, window, nothing, uri=None)

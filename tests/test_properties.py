@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from convstats import ConversationsByAgent, TimeWindow, TotalMode
 from convstats.http import report_body
 from convstats_adapters.memory import MemoryStore
-from tests.builders import build_report
+from tests.builders import build_report, by_agent
 from tests.generators import instants, sorts, visibilities, windows, workspaces
 
 
@@ -44,9 +44,9 @@ def test_split_windows_add_up(data, window, cut, visibility):
     """Cutting a window at any instant splits every agent's count into two parts that add up."""
     cut = min(max(cut, window.start), window.end)
     store = MemoryStore(data)
-    whole = store.count_conversations(window, visibility)
-    left = store.count_conversations(TimeWindow(window.start, cut), visibility)
-    right = store.count_conversations(TimeWindow(cut, window.end), visibility)
+    whole = by_agent(store, window, visibility)
+    left = by_agent(store, TimeWindow(window.start, cut), visibility)
+    right = by_agent(store, TimeWindow(cut, window.end), visibility)
     agents = set(whole.per_agent) | set(left.per_agent) | set(right.per_agent)
     for agent in agents:
         assert whole.per_agent.get(agent, 0) == (

@@ -21,6 +21,7 @@ from convstats import (  # noqa: E402
     RocketChatAuthority,
     TotalMode,
 )
+from convstats.authz import hash_login_token  # noqa: E402
 from convstats.errors import (  # noqa: E402
     AuthenticationRequired,
     InvalidParams,
@@ -28,7 +29,6 @@ from convstats.errors import (  # noqa: E402
     StorageUnavailable,
 )
 from convstats.http import error_response  # noqa: E402
-from convstats_adapters.documents import hash_login_token  # noqa: E402
 from convstats_adapters.memory import MemoryStore  # noqa: E402
 from convstats_adapters.openapi import (  # noqa: E402
     HEALTH_PATH,
@@ -359,7 +359,7 @@ def test_an_unexpected_failure_is_a_json_500(sample, caplog):
     """A bug in a store is a JSON 500 without details, and logged, never a traceback on the wire."""
 
     class Buggy(FlakyStore):
-        def count_conversations(self, window, visibility):
+        def count_groups(self, grouping, window, visibility, mode=TotalMode.CONVSTATS):
             raise ZeroDivisionError("secret internals")
 
     with InProcessClient(create_app(Buggy(sample))) as http:
@@ -487,9 +487,9 @@ def test_the_cache_answers_repeated_reports_without_counting_again(sample):
     class Counting(FlakyStore):
         counted = 0
 
-        def count_conversations(self, window, visibility):
+        def count_groups(self, grouping, window, visibility, mode=TotalMode.CONVSTATS):
             Counting.counted += 1
-            return super().count_conversations(window, visibility)
+            return super().count_groups(grouping, window, visibility, mode)
 
     for ttl, expected in ((None, 3), (60.0, 1)):
         Counting.counted = 0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from convstats.errors import InvalidSort
 from convstats.http import error_response
 from convstats.model import AgentRow
-from convstats.sorting import DEFAULT_SORT, Sort, SortField, parse_sort, rank, sort_rows
+from convstats.sorting import DEFAULT_SORT, Sort, SortField, parse_sort, rank
 from tests.generators import sort_parameters, sorts
 
 ROWS = (
@@ -18,6 +18,12 @@ ROWS = (
     AgentRow(agent_id="c", label="Sam", value=1),
     AgentRow(agent_id="d", label="Sam", value=5),
 )
+
+
+def sort_rows(rows, sort=DEFAULT_SORT):
+    """Agent rows ordered as a by-agent report ranks them."""
+    ranked = rank([(row.label, row.agent_id, row.value) for row in rows], sort)
+    return [AgentRow(agent_id=key, label=label, value=value) for label, key, value in ranked]
 
 
 def ids(rows):
@@ -117,7 +123,8 @@ def test_absurd_nesting_is_an_invalid_sort():
     ),
     sort=sorts(),
 )
-def test_ranked_tuples_sort_as_rows_do(rows, sort):
-    """(label, agent id, value) tuples come out in the order sort_rows gives the rows."""
-    ranked = rank([(row.label, row.agent_id, row.value) for row in rows], sort)
-    assert ranked == [(row.label, row.agent_id, row.value) for row in sort_rows(rows, sort)]
+def test_rows_of_strings_rank_alike_by_either_path(rows, sort):
+    """Rows of strings rank the same by their tuples' order and by MongoDB's value order."""
+    plain = rank([(row.label, row.agent_id, row.value) for row in rows], sort)
+    ordered = rank([(row.label, row.agent_id, row.value) for row in rows], sort, plain=False)
+    assert plain == ordered

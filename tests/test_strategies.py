@@ -28,7 +28,7 @@ from convstats import Report, TimeWindow, TotalMode, Visibility
 from convstats.errors import MissingDependency
 from convstats.ports import RoomStore
 from convstats.sorting import Sort
-from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, counting, ids, table
+from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, ids, table
 from tests.builders import build_report, only_rooms, room
 from tests.builders import counts as count_dict
 from tests.generators import AGENTS, rooms, sorts, visibilities, windows, workspaces
@@ -46,17 +46,6 @@ def at(offset: timedelta) -> datetime:
 
 def counts(store: MemoryStore, window: TimeWindow = ALL_DAY, **scope: Any) -> dict[str, int]:
     return count_dict(store, window, **scope)
-
-
-@contextmanager
-def index_only() -> Iterator[None]:
-    """Makes ``auto`` answer every query from its index rather than its columns."""
-    saved = counting.COLUMN_SLOTS_PER_GROUP
-    counting.COLUMN_SLOTS_PER_GROUP = 0
-    try:
-        yield
-    finally:
-        counting.COLUMN_SLOTS_PER_GROUP = saved
 
 
 @contextmanager
@@ -307,16 +296,6 @@ def test_footprint_names_its_components(strategy: str) -> None:
     assert all(size > 0 for size in footprint.values())
 
 
-def test_auto_answers_from_index_and_columns_alike() -> None:
-    """``auto`` gives the same counts whether it reads its index or its columns."""
-    documents = [room(f"r{n}", at(n * MS), AGENTS[n % 3]) for n in range(30)]
-    store = MemoryStore(only_rooms(*documents), strategy="auto")
-    window = TimeWindow(at(5 * MS), at(25 * MS))
-    from_columns = counts(store, window)
-    with index_only():
-        assert counts(store, window) == from_columns
-
-
 # -- numpy is optional ---------------------------------------------------------------------
 
 
@@ -365,8 +344,6 @@ def test_every_strategy_reports_as_the_scan(
     for name in FAST:
         store = MemoryStore(data, strategy=name)
         assert reports(store, window, visibility, sort) == expected, name
-        with index_only():
-            assert reports(store, window, visibility, sort) == expected, name
         with small_blocks():
             store = MemoryStore(data, strategy=name)
             assert reports(store, window, visibility, sort) == expected, name
@@ -459,8 +436,6 @@ class StoresAgree(RuleBasedStateMachine):
         expected = reports(self.stores["scan"], window, visibility, sort)
         for name, store in self.stores.items():
             assert reports(store, window, visibility, sort) == expected, name
-            with index_only():
-                assert reports(store, window, visibility, sort) == expected, name
 
     @invariant()
     def same_room_count(self) -> None:
@@ -541,7 +516,7 @@ def test_tuples_are_arrays_and_mappings_are_documents(strategy: str) -> None:
 
 
 def test_explain_names_the_plan_of_each_strategy() -> None:
-    """scan, columnar and indexed each keep their plan; auto picks by groups per room."""
+    """scan, columnar and indexed each keep their plan; auto is the index."""
     few_groups = only_rooms(*(room(f"r{n}", at(n * MS), "ana") for n in range(1000)))
     many_groups = only_rooms(*(room(f"r{n}", at(n * MS), f"agent-{n}") for n in range(1000)))
     everything = Visibility.everything()
@@ -551,11 +526,8 @@ def test_explain_names_the_plan_of_each_strategy() -> None:
         assert MemoryStore(data, strategy="indexed").explain(ALL_DAY, everything) is Plan.INDEX
     assert MemoryStore(few_groups).explain(ALL_DAY, everything) is Plan.INDEX
     store = MemoryStore(many_groups)
-    assert store.explain(ALL_DAY, everything) is Plan.COLUMNS
+    assert store.explain(ALL_DAY, everything) is Plan.INDEX
     assert counts(store) == counts(MemoryStore(many_groups, strategy="scan"))
-    # A monitor who sees none of the partitions leaves auto nothing to count: the index.
-    hidden = Visibility(restricted=True, rooms_without_department=False)
-    assert store.explain(ALL_DAY, hidden) is Plan.INDEX
 
 
 def test_without_numpy_auto_explains_the_index(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,10 +6,9 @@ Not a test module (pytest does not collect it); ``mypy`` reads it with the packa
 from __future__ import annotations
 
 from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.ports import Authority, Versioned, Workspace
-from convstats_adapters.memory import MemoryStore
+from convstats.ports import Authority, Directory, RoomStore, Versioned, Workspace
+from convstats_adapters.memory import MemoryDirectory, MemoryRooms, MemoryStore
 from convstats_adapters.mongo import MongoStore
-from convstats_adapters.tokens import ProvenCaller
 
 
 def memory_store_conforms(store: MemoryStore) -> Workspace:
@@ -30,5 +29,9 @@ def authorities_conform(
     return rocketchat, operator
 
 
-def proven_caller_conforms(authority: ProvenCaller) -> Authority:
-    return authority
+def memory_rooms_conform(rooms: MemoryRooms) -> tuple[RoomStore, Versioned]:
+    return rooms, rooms
+
+
+def memory_directory_conforms(directory: MemoryDirectory) -> Directory:
+    return directory

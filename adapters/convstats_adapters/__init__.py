@@ -7,6 +7,6 @@ The MongoDB store needs the ``mongo`` extra (``pip install 'convstats[mongo]'``)
 imported from :mod:`convstats_adapters.mongo`.
 """
 
-from convstats_adapters.memory import MemoryStore
+from convstats_adapters.memory import MemoryDirectory, MemoryRooms, MemoryStore
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryDirectory", "MemoryRooms", "MemoryStore"]

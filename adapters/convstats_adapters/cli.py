@@ -1,12 +1,14 @@
-"""The ``convstats`` command line: the composition root that opens a store and runs the report.
+"""The ``convstats`` command line: the composition root that opens a store and runs a report.
 
-It checks every argument before it reads any data, then answers with the endpoint's bodies:
-``--format json`` prints the body :mod:`convstats.http` gives for the outcome, errors
-included, and the exit status follows it. Because the arguments come first, a bad date or
-sort is reported before an unknown ``--user`` (the endpoint, which must authenticate
-first, answers that request with its 401). Whatever the input, it
-never shows a traceback: names from the data are escaped in the table and made inert for
-spreadsheets in CSV, a closed pipe ends it quietly and Ctrl-C with one line.
+Each report of the Reports page is a subcommand (``conversations-by-status``, ``-source``,
+``-department``, ``-tags``, ``-agent``). The options are checked before any data is read;
+then the small collections (users, permissions, units) are read and the request passes the
+endpoint's checks in upstream's order (:func:`convstats.http.check_request`: who asks, the
+permission, the sort, the dates), and only then are the rooms read. It answers with the
+endpoint's bodies: ``--format json`` prints the body :mod:`convstats.http` gives for the
+outcome, errors included, and the exit status follows it. Whatever the input, it never shows
+a traceback: names from the data are escaped in the table and made inert for spreadsheets in
+CSV, a closed pipe ends it quietly and Ctrl-C with one line.
 """
 
 from __future__ import annotations
@@ -23,20 +25,18 @@ import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timezone, tzinfo
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from convstats import __version__
-from convstats.authz import VIEW_LIVECHAT_REPORTS, OperatorAuthority, RocketChatAuthority
-from convstats.dates import window_from_strings
+from convstats.authz import OperatorAuthority, RocketChatAuthority
 from convstats.errors import ConvstatsError, InvalidParams, RequestError
-from convstats.http import error_response, report_body
-from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
-from convstats.ports import Authority, Workspace
-from convstats.report import ConversationsByAgent
-from convstats.sorting import Sort, parse_sort
+from convstats.http import Query, check_request, error_response, json_value, report_body
+from convstats.model import ABSENT, Grouping, MonitorRule, Ranked, Report, TotalMode
+from convstats.ports import Authority, Directory, RoomStore, Workspace
+from convstats.report import Conversations
 from convstats_adapters import files, serve
 
 __all__ = ["main", "run"]
@@ -54,19 +54,58 @@ _ELLIPSIS = "\u2026"
 #: Seconds between two progress lines, and before the first one.
 _PROGRESS_INTERVAL = 1.0
 
-_EPILOG = """\
-examples:
-  convstats conversations-by-agent --data examples/sample \\
-      --start 2024-03-01 --end 2024-04-01
-  convstats conversations-by-agent --data export/ --start 2024-03-01T00:00:00Z \\
-      --end 2024-03-08T00:00:00Z --sort '{"total": -1}' --format json
-  convstats conversations-by-agent --mongo mongodb://localhost:27017/rocketchat \\
-      --start 2024-03-01 --end 2024-04-01 --user <monitor user id> --format csv
+#: The reports a subcommand answers, by subcommand name.
+REPORT_COMMANDS: dict[str, Grouping] = {grouping.route: grouping for grouping in (Grouping.AGENT,)}
 
+#: What each report counts, for its --help.
+_COUNTS = {
+    Grouping.STATUS: (
+        "count the conversations by status: Open, Closed, Queued, On_Hold",
+        "Count the livechat conversations created in [START, END) by their state: Open (an "
+        "agent serves it), Queued (waiting for one), On_Hold or Closed.",
+    ),
+    Grouping.SOURCE: (
+        "count the conversations by source: widget, email, an app …",
+        "Count the livechat conversations created in [START, END) by where they came from "
+        "(source.type and source.alias), with those of no known source as 'unspecified'.",
+    ),
+    Grouping.DEPARTMENT: (
+        "count the conversations by department",
+        "Count the livechat conversations created in [START, END) per department, with "
+        "those of no department as 'unspecified'.",
+    ),
+    Grouping.TAGS: (
+        "count the conversations by tag",
+        "Count the livechat conversations created in [START, END) per tag (a conversation "
+        "counts for each of its tags), with the untagged ones as 'unspecified'.",
+    ),
+    Grouping.AGENT: (
+        "count the conversations each agent served in a time window",
+        "Count the livechat conversations created in [START, END), per agent that "
+        "serves them, with the conversations nobody serves as 'unspecified'.",
+    ),
+}
+
+_EXIT_STATUS = """\
 exit status: 0 success; 2 a bad request (400); 3 not authenticated or not permitted
 (401/403); 130 interrupted (Ctrl-C); 1 anything else (unreadable data, storage failure),
 with one line on stderr.
 """
+
+
+def _epilog(grouping: Grouping) -> str:
+    command = grouping.route
+    sort = "--sort '{\"total\": -1}' " if grouping.takes_sort else ""
+    return f"""\
+examples:
+  convstats {command} --data examples/sample \\
+      --start 2024-03-01 --end 2024-04-01
+  convstats {command} --data export/ --start 2024-03-01T00:00:00Z \\
+      --end 2024-03-08T00:00:00Z {sort}--format json
+  convstats {command} --mongo mongodb://localhost:27017/rocketchat \\
+      --start 2024-03-01 --end 2024-04-01 --user <monitor user id> --format csv
+
+{_EXIT_STATUS}"""
 
 
 class _UsageError(Exception):
@@ -118,7 +157,8 @@ def _workspace_options() -> _Parser:
     shared.add_argument(
         "--compat",
         choices=["rocketchat"],
-        help="rocketchat: total = sum of the rows, as upstream (default: rows + unspecified)",
+        help="rocketchat: upstream's body to the byte: total = the rows' sum (by-status: every "
+        "room), and its drops and merges (default: total = rows + unspecified, no room lost)",
     )
     shared.add_argument(
         "--monitor-scope",
@@ -150,29 +190,44 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     workspace = _workspace_options()
-    report = commands.add_parser(
-        "conversations-by-agent",
+    parsers: dict[str, argparse.ArgumentParser] = {
+        name: _report_command(commands, grouping, workspace)
+        for name, grouping in REPORT_COMMANDS.items()
+    }
+    parsers["serve"] = serve.add_command(commands, parents=[workspace])
+    return parser, parsers
+
+
+def _report_command(
+    commands: Any, grouping: Grouping, workspace: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """The subcommand of ``grouping``'s report."""
+    summary, description = _COUNTS[grouping]
+    report: argparse.ArgumentParser = commands.add_parser(
+        grouping.route,
         parents=[workspace],
-        help="count the conversations each agent served in a time window",
+        help=summary,
         description=(
-            "Count the livechat conversations created in [START, END), per agent that "
-            "serves them, with the conversations nobody serves as 'unspecified'. "
-            "Validation, labels and order follow GET /api/v1/livechat/analytics/dashboards/"
-            "conversations-by-agent."
+            f"{description} Validation, labels and order follow GET "
+            f"/api/v1/livechat/analytics/dashboards/{grouping.route}."
         ),
-        epilog=_EPILOG,
+        epilog=_epilog(grouping),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     report.add_argument(
         "--start", metavar="S", required=True, help="window start, ISO 8601, inclusive"
     )
     report.add_argument("--end", metavar="E", required=True, help="window end, ISO 8601, exclusive")
-    report.add_argument(
-        "--sort",
-        metavar="JSON",
-        help="order of the rows, e.g. '{\"total\": -1}'; keys name|label, total|value, _id; "
-        'values 1 or -1 (default {"name": 1})',
-    )
+    if grouping.takes_sort:
+        default = '{"name": 1}' if grouping is Grouping.AGENT else '{"total": 1}'
+        report.add_argument(
+            "--sort",
+            metavar="JSON",
+            help="order of the rows, e.g. '{\"total\": -1}'; keys name|label, total|value, "
+            f"_id; values 1 or -1 (default {default})",
+        )
+    else:
+        report.set_defaults(sort=None)
     report.add_argument(
         "--user",
         metavar="USER_ID",
@@ -180,15 +235,16 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "view-livechat-reports 403, monitors see only their units (default: the operator, "
         "who sees everything)",
     )
+    columns = ",".join([*_csv_header(grouping), "value"])
     report.add_argument(
         "--format",
         choices=["table", "json", "csv"],
         default="table",
         help="table: for people; json: exactly the endpoint's response body; "
-        "csv: agent_id,label,value rows (default: table)",
+        f"csv: {columns} rows (default: table)",
     )
-    served = serve.add_command(commands, parents=[workspace])
-    return parser, {"conversations-by-agent": report, "serve": served}
+    report.set_defaults(grouping=grouping)
+    return report
 
 
 def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) -> None:
@@ -238,23 +294,64 @@ class _Progress:
             self._visible = False
 
 
-def _memory_store(path: str, progress: _Progress | None) -> Workspace:
-    from convstats_adapters.memory import MemoryStore
-
+@contextlib.contextmanager
+def _showing(progress: _Progress | None) -> Iterator[None]:
     if progress is None:
-        return MemoryStore.from_path(path)
+        yield
+        return
     try:
         with files.reporting_progress(progress):
-            return MemoryStore.from_path(path)
+            yield
     finally:
         progress.finish()  # before any message, which then starts on a clean line
 
 
+@attrs.frozen
+class _Workspace:
+    """A workspace opened in two steps: its directory at once, its rooms when asked."""
+
+    directory: Directory
+    open_rooms: Callable[[], RoomStore]
+
+
+@contextlib.contextmanager
+def _open_workspace(args: argparse.Namespace, progress: _Progress | None) -> Iterator[_Workspace]:
+    """The directory of ``--data`` or ``--mongo``, and a way to its rooms.
+
+    A data folder's small collections are read at once and its rooms only when asked, so
+    that a refused request never reads them.
+    """
+    if args.data is not None:
+        from convstats_adapters.memory import MemoryDirectory, MemoryRooms, MemoryStore
+
+        with _showing(progress):
+            directory = MemoryDirectory.from_path(args.data)
+
+        def rooms() -> RoomStore:
+            with _showing(progress):
+                return MemoryStore.of(MemoryRooms.from_path(args.data), directory)
+
+        yield _Workspace(directory, rooms)
+        return
+    with _mongo_store(args) as store:
+        yield _Workspace(store, lambda: store)
+
+
 @contextlib.contextmanager
 def _open_store(args: argparse.Namespace, progress: _Progress | None) -> Iterator[Workspace]:
+    """The whole workspace of ``--data`` or ``--mongo``, for the HTTP service."""
     if args.data is not None:
-        yield _memory_store(args.data, progress)
+        from convstats_adapters.memory import MemoryStore
+
+        with _showing(progress):
+            yield MemoryStore.from_path(args.data)
         return
+    with _mongo_store(args) as store:
+        yield store
+
+
+@contextlib.contextmanager
+def _mongo_store(args: argparse.Namespace) -> Iterator[Workspace]:
     from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
 
     try:
@@ -340,35 +437,87 @@ def _padded(cell: tuple[str, int], width: int) -> str:
     return text + " " * (width - used)
 
 
+def _text(value: Any) -> str:
+    """A key or label as text: a string as itself, other stored values as JSON."""
+    if isinstance(value, str):
+        return value
+    if value is ABSENT:
+        return ""
+    return json.dumps(json_value(value), ensure_ascii=False)
+
+
+#: Per report, the columns that name a row: (table heading, CSV heading, the cell of a row).
+_NAMES: dict[Grouping, tuple[tuple[str, str, Callable[[Ranked], Any]], ...]] = {
+    Grouping.STATUS: (("Status", "status", lambda row: row[0]),),
+    Grouping.SOURCE: (
+        ("Source", "label", lambda row: row[0]),
+        ("Type", "type", lambda row: row[1][0]),
+        ("Alias", "alias", lambda row: row[1][1]),
+    ),
+    Grouping.DEPARTMENT: (
+        ("Department", "label", lambda row: row[0]),
+        ("Department id", "department_id", lambda row: row[1]),
+    ),
+    Grouping.TAGS: (("Tag", "tag", lambda row: row[0]),),
+    Grouping.AGENT: (
+        ("Agent", "label", lambda row: row[0]),
+        ("Agent id", "agent_id", lambda row: row[1]),
+    ),
+}
+#: What the rows are, for the table's title and its summary line.
+_NOUNS = {
+    Grouping.STATUS: ("status", "Statuses"),
+    Grouping.SOURCE: ("source", "Sources"),
+    Grouping.DEPARTMENT: ("department", "Departments"),
+    Grouping.TAGS: ("tag", "Tags"),
+    Grouping.AGENT: ("agent", "Agents"),
+}
+_EMPTY = {
+    Grouping.STATUS: "(no conversation in this window)",
+    Grouping.SOURCE: "(no conversation of a known source in this window)",
+    Grouping.DEPARTMENT: "(no conversation of a department in this window)",
+    Grouping.TAGS: "(no tagged conversation in this window)",
+    Grouping.AGENT: "(no agent served a conversation in this window)",
+}
+
+
+def _shown(value: Any) -> str:
+    text = _text(value)
+    return '""' if text == "" and value == "" else text
+
+
 def _table(report: Report) -> str:
-    window = report.window
-    rows = report.rows
-    labels = [_cell(row.label if row.label != "" else '""') for row in rows]
-    ids = [_cell(row.agent_id) for row in rows]
-    label_width = max([len("Agent"), *(width for _, width in labels)])
-    id_width = max([len("Agent id"), *(width for _, width in ids)])
-    digits = max([len("Conversations"), *(len(str(row.value)) for row in rows)])
-    peak = max([row.value for row in rows], default=0)
+    window, grouping, rows = report.window, report.grouping, report.ranked
+    columns = _NAMES[grouping]
+    cells = [[_cell(_shown(cell(row))) for _, _, cell in columns] for row in rows]
+    widths = [
+        max([len(heading), *(line[at][1] for line in cells)])
+        for at, (heading, _, _) in enumerate(columns)
+    ]
+    digits = max([len("Conversations"), *(len(str(value)) for _, _, value in rows)])
+    peak = max([value for _, _, value in rows], default=0)
+    noun, plural = _NOUNS[grouping]
+    headings = "  ".join(
+        f"{heading:<{width}}" for (heading, _, _), width in zip(columns, widths, strict=True)
+    )
     lines = [
-        f"Conversations by agent, {window.start.isoformat()} to {window.end.isoformat()} "
+        f"Conversations by {noun}, {window.start.isoformat()} to {window.end.isoformat()} "
         "(end excluded)",
         "",
-        f"{'Agent':<{label_width}}  {'Agent id':<{id_width}}  {'Conversations':>{digits}}",
+        f"{headings}  {'Conversations':>{digits}}",
     ]
-    for label, agent_id, row in zip(labels, ids, rows, strict=True):
-        bar = "#" * max(1, round(_BAR_WIDTH * row.value / peak))
-        lines.append(
-            f"{_padded(label, label_width)}  {_padded(agent_id, id_width)}  "
-            f"{row.value:>{digits}}  {bar}"
-        )
+    for line, (_, _, value) in zip(cells, rows, strict=True):
+        bar = "#" * max(1, round(_BAR_WIDTH * value / peak)) if peak else ""
+        names = "  ".join(_padded(cell, width) for cell, width in zip(line, widths, strict=True))
+        lines.append(f"{names}  {value:>{digits}}  {bar}".rstrip())
     if not rows:
-        lines.append("(no agent served a conversation in this window)")
+        lines.append(_EMPTY[grouping])
     compat = report.total_mode is TotalMode.ROCKETCHAT
-    total_note = "  (Rocket.Chat total: assigned only)" if compat else ""
+    total_note = "  (Rocket.Chat's reading)" if compat else ""
     lines += [
         "",
-        f"Agents: {len(rows)}   Assigned: {report.assigned}   Unspecified: {report.unspecified}"
-        f"   Total: {report.total}{total_note}",
+        f"{plural}: {len(rows)}   In rows: {report.assigned}   "
+        f"Unspecified: {report.unspecified}   Total: {report.total}{total_note}",
     ]
     return "\n".join(lines)
 
@@ -382,39 +531,62 @@ def _inert(cell: str) -> str:
     return f"'{cell}" if cell.startswith(_FORMULA_STARTS) else cell
 
 
+def _csv_header(grouping: Grouping) -> list[str]:
+    names = [heading for _, heading, _ in _NAMES[grouping]]
+    # Key first, so that two rows of one label (two agents of one name) stay apart.
+    return [name for name in names if name != "label"] + [name for name in names if name == "label"]
+
+
 def _csv(report: Report) -> str:
     buffer = io.StringIO()
     # Every text cell quoted: with "\n" line ends, minimal quoting would leave a bare "\r"
     # in a name unquoted, which spreadsheets read as the start of a new row.
     writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-    writer.writerow(["agent_id", "label", "value"])
-    writer.writerows([_inert(row.agent_id), _inert(row.label), row.value] for row in report.rows)
+    header = _csv_header(report.grouping)
+    cells = {heading: cell for _, heading, cell in _NAMES[report.grouping]}
+    writer.writerow([*header, "value"])
+    writer.writerows(
+        [*(_inert(_text(cells[name](row))) for name in header), row[2]] for row in report.ranked
+    )
     return buffer.getvalue().rstrip("\n")
 
 
-def _authority(args: argparse.Namespace, store: Workspace) -> Authority:
+def _authority(args: argparse.Namespace, directory: Directory) -> Authority:
     if args.user is None:
         return OperatorAuthority()
-    return RocketChatAuthority(directory=store, monitor_rule=MonitorRule(args.monitor_scope))
+    return RocketChatAuthority(directory=directory, monitor_rule=MonitorRule(args.monitor_scope))
 
 
-def _request(args: argparse.Namespace) -> tuple[Sort, TimeWindow]:
-    """The sort and window the arguments ask for, checked before any data is read."""
-    return parse_sort(args.sort), window_from_strings(args.start, args.end, args.tz)
+def _params(args: argparse.Namespace) -> dict[str, str]:
+    """The request the options make, as the endpoint's query parameters."""
+    params = {"start": args.start, "end": args.end}
+    if args.sort is not None:
+        params["sort"] = args.sort
+    return params
 
 
-def _report(
-    args: argparse.Namespace, sort: Sort, window: TimeWindow, progress: _Progress | None
-) -> Report:
-    with _open_store(args, progress) as store:
-        authority = _authority(args, store)
-        caller = authority.authenticate(args.user)
-        authority.authorize(caller, VIEW_LIVECHAT_REPORTS)
-        reports = ConversationsByAgent(
-            store=store,
+def _report(args: argparse.Namespace, progress: _Progress | None) -> Report:
+    """The report the options ask for, checked as the endpoint checks a request.
+
+    Upstream's order: the caller (its directory read first), the permission, the sort, the
+    dates; the rooms are read only then.
+    """
+    grouping: Grouping = args.grouping
+    with _open_workspace(args, progress) as workspace:
+        query: Query = check_request(
+            _authority(args, workspace.directory),
+            grouping,
+            _params(args),
+            args.user,
+            server_tz=args.tz,
+        )
+        reports = Conversations(
+            store=workspace.open_rooms(),
+            grouping=grouping,
+            directory=workspace.directory,
             total_mode=TotalMode.ROCKETCHAT if args.compat else TotalMode.CONVSTATS,
         )
-        return reports.report(window, sort=sort, visibility=authority.visibility(caller))
+        return reports.report(query.window, sort=query.sort, visibility=query.visibility)
 
 
 def _wants_json(argv: Sequence[str]) -> bool:
@@ -454,9 +626,8 @@ def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) 
         _check_options(args, commands[args.command])
         if args.command == "serve":
             return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
-        sort, window = _request(args)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
-        text = _output(_report(args, sort, window, progress), args.format)
+        text = _output(_report(args, progress), args.format)
     except _UsageError as error:
         failed = error.parser or parser
         failed.print_usage(err)

@@ -6,7 +6,7 @@ Needs the ``mongo`` extra (``pip install 'convstats[mongo]'``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import unquote_plus
@@ -20,7 +20,16 @@ from convstats.errors import (
     StorageTimeout,
     StorageUnavailable,
 )
-from convstats.model import AgentCounts, TimeWindow, UserRecord, Visibility
+from convstats.model import (
+    ABSENT,
+    GroupCounts,
+    Grouping,
+    TimeWindow,
+    TotalMode,
+    UserRecord,
+    Visibility,
+)
+from convstats_adapters import documents as doc
 from convstats_adapters.documents import (
     DEPARTMENT_AGENTS,
     DEPARTMENTS,
@@ -132,9 +141,15 @@ _AGENT_KEY: Final = {
 
 
 def _id_forms(ids: Collection[str]) -> list[str | ObjectId]:
-    """documents.document_id backwards: each id, and the ObjectId a 24-hex id may stand for."""
-    forms: list[str | ObjectId] = sorted(set(ids))
-    forms += [ObjectId(value) for value in forms if ObjectId.is_valid(value)]
+    """documents.document_id backwards: each id, and the ObjectId a 24-hex id may stand for.
+
+    Only the lower-case hexadecimal string names an ObjectId, as document_id writes it.
+    """
+    strings = sorted(set(ids))
+    forms: list[str | ObjectId] = list(strings)
+    forms += [
+        ObjectId(value) for value in strings if ObjectId.is_valid(value) and value == value.lower()
+    ]
     return forms
 
 
@@ -502,16 +517,32 @@ class MongoStore:
 
     # -- RoomStore ---------------------------------------------------------------------------
 
-    def count_conversations(self, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-        """See :meth:`convstats.ports.RoomStore.count_conversations`; one aggregation."""
-        pipeline = conversations_pipeline(window, visibility)
-        if pipeline is None:
-            return AgentCounts()
+    def count_groups(
+        self,
+        grouping: Grouping,
+        window: TimeWindow,
+        visibility: Visibility,
+        mode: TotalMode = TotalMode.CONVSTATS,
+    ) -> GroupCounts:
+        """See :meth:`convstats.ports.RoomStore.count_groups`.
+
+        One aggregation on the server, grouping the window's rooms by what the report reads
+        of them (:func:`grouping_pipeline`); upstream's by-department and by-tags count the
+        rooms they keep apart in a second query, as upstream does. The groups, a few per
+        agent, department, source, tag list or status, are placed in rows here by
+        :func:`convstats_adapters.documents.rows_of`, the rule the memory store follows.
+        """
+        plan = _PLANS[grouping]
+        match = window_match(window, visibility)
+        if match is None:
+            return GroupCounts(rooms=0)
+        upstream = mode is TotalMode.ROCKETCHAT
         action = f"aggregate on {ROOMS}"
+        pipeline = grouping_pipeline(grouping, match, upstream=upstream)
         with self._translated(action):
             groups = list(self._collection(ROOMS).aggregate(pipeline, maxTimeMS=self.max_time_ms))
-        per_agent: dict[str, int] = {}
-        unspecified = 0
+        per_row: dict[Any, int] = {}
+        unspecified = rooms = 0
         for group in groups:
             if not isinstance(group, Mapping) or "_id" not in group:
                 fields = sorted(group) if isinstance(group, Mapping) else type(group).__name__
@@ -519,15 +550,27 @@ class MongoStore:
             count = _whole_number(group.get("conversations"))
             if count is None:
                 raise self._malformed(action, f"a count of {group.get('conversations')!r:.40}")
-            agent = group["_id"]
-            if isinstance(agent, str):
-                per_agent[agent] = per_agent.get(agent, 0) + count
-            else:
+            rooms += count
+            placement = doc.rows_of(grouping, plan.raw(group["_id"]), mode)
+            if placement is doc.UNSPECIFIED:
                 unspecified += count
-        return AgentCounts(per_agent=per_agent, unspecified=unspecified)
+                continue
+            for key, times in placement:
+                per_row[key] = per_row.get(key, 0) + count * times
+        if upstream and plan.apart is not None:
+            query = {"$and": [match, plan.apart]}
+            with self._translated(f"count_documents on {ROOMS}"):
+                apart = self._collection(ROOMS).count_documents(query, maxTimeMS=self.max_time_ms)
+            unspecified += apart
+            rooms += apart
+        return GroupCounts(
+            keys=list(per_row), values=list(per_row.values()), unspecified=unspecified, rooms=rooms
+        )
+
+    # -- Directory ---------------------------------------------------------------------------
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
-        """See :meth:`convstats.ports.RoomStore.agent_names`; one ``$in`` look-up."""
+        """See :meth:`convstats.ports.Directory.agent_names`; one ``$in`` look-up."""
         asked = [agent_id for agent_id in agent_ids if _storable_id(agent_id)]
         if not asked:
             return {}
@@ -539,7 +582,23 @@ class MongoStore:
                 names[user_id] = name
         return names
 
-    # -- Directory ---------------------------------------------------------------------------
+    def department_names(self, keys: Collection[Any]) -> Mapping[Any, Any]:
+        """See :meth:`convstats.ports.Directory.department_names`; one ``$in`` look-up."""
+        ids = {
+            item
+            for key in keys
+            for item in (key if isinstance(key, tuple) else (key,))
+            if isinstance(item, str) and _storable_id(item)
+        }
+        if not ids:
+            return {}
+        query = {"_id": {"$in": _id_forms(ids)}, "name": {"$exists": True}}
+        names = {}
+        for department in self._find(DEPARTMENTS, query, ["name"]):
+            department_id = document_id(department.get("_id"))
+            if department_id is not None and "name" in department:
+                names[department_id] = doc.freeze(department["name"])
+        return doc.department_names_of(keys, names)
 
     def get_user(self, user_id: str) -> UserRecord | None:
         """See :meth:`convstats.ports.Directory.get_user`.
@@ -588,12 +647,14 @@ class MongoStore:
     def _pairs(self, name: str, key: str, user_id: str, value: str) -> frozenset[str]:
         if not _storable_id(user_id):
             return frozenset()
-        documents = self._find(name, {key: {"$eq": user_id, **_NOT_ARRAY}}, [value])
-        return frozenset(doc[value] for doc in documents if isinstance(doc.get(value), str))
+        # documents.document_id: an id stored as a string or as the ObjectId it spells.
+        documents = self._find(name, {key: {"$in": _id_forms([user_id]), **_NOT_ARRAY}}, [value])
+        found = (document_id(document.get(value)) for document in documents)
+        return frozenset(item for item in found if item is not None)
 
     def departments_under(self, unit_ids: Collection[str], *, include_own: bool) -> frozenset[str]:
         """See :meth:`convstats.ports.Directory.departments_under`."""
-        units = sorted(set(unit_ids))
+        units = _id_forms([unit for unit in unit_ids if _storable_id(unit)])
         if not units:
             return frozenset()
         # documents.department_ancestors: $in matches a scalar or an array's elements.
@@ -601,17 +662,19 @@ class MongoStore:
         if include_own:
             clauses.append({"_id": {"$in": units}})
         documents = self._find(DEPARTMENTS, {"$or": clauses}, ["_id"])
-        return frozenset(doc["_id"] for doc in documents if isinstance(doc.get("_id"), str))
+        found = (document_id(document.get("_id")) for document in documents)
+        return frozenset(item for item in found if item is not None)
 
     # -- indexes -----------------------------------------------------------------------------
 
     def ensure_indexes(self) -> list[str]:
-        """Create the indexes the report reads with; the only write the store ever makes.
+        """Create the indexes the reports read with; the only write the store ever makes.
 
-        - ``servedBy_1_ts_1``, partial on ``{servedBy: {$exists: true}, t: "l"}``: upstream
-          Rocket.Chat's own index for this report (assigned livechat rooms by creation time).
-        - ``t_1_ts_1``: this store's count, an equality on ``t`` and a range on ``ts`` that
-          covers assigned and unassigned rooms alike.
+        - ``t_1_ts_1``: this store's aggregations, an equality on ``t`` and a range on
+          ``ts`` that covers every room of a window, whatever report reads it;
+        - upstream Rocket.Chat's own partial indexes of the Reports page, kept so that both
+          read well: ``servedBy_1_ts_1``, ``source_1_ts_1``, ``departmentId_1_ts_1`` and
+          ``tags.0_1_ts_1``, each on the livechat rooms that have that field.
 
         Returns the index names. Existing identical indexes are left as they are. Unlike the
         reads, the builds have no time limit: on a large collection they take minutes.
@@ -619,16 +682,19 @@ class MongoStore:
         rooms = self._collection(ROOMS)
         with self._translated(f"create_index on {ROOMS}", bounded=False):
             return [
-                rooms.create_index(
-                    [("servedBy", 1), ("ts", 1)],
-                    partialFilterExpression={"servedBy": {"$exists": True}, "t": LIVECHAT},
-                ),
                 rooms.create_index([("t", 1), ("ts", 1)]),
+                *(
+                    rooms.create_index(
+                        [(name, 1), ("ts", 1)],
+                        partialFilterExpression={name: {"$exists": True}, "t": LIVECHAT},
+                    )
+                    for name in ("servedBy", "source", "departmentId", "tags.0")
+                ),
             ]
 
 
-def conversations_pipeline(window: TimeWindow, visibility: Visibility) -> list[Document] | None:
-    """The aggregation that counts a window's conversations per agent id (``null``: none).
+def window_match(window: TimeWindow, visibility: Visibility) -> Document | None:
+    """The ``$match`` of a window's conversations that ``visibility`` admits.
 
     ``None`` when ``visibility`` admits no room at all, so nothing needs to be asked.
     """
@@ -643,21 +709,108 @@ def conversations_pipeline(window: TimeWindow, visibility: Visibility) -> list[D
         if not admitted:
             return None
         match["$or"] = admitted
-    return [
-        {"$match": match},
-        {"$group": {"_id": _AGENT_KEY, "conversations": {"$sum": 1}}},
-    ]
+    return match
 
 
 def _visibility_clauses(visibility: Visibility) -> list[Document]:
     clauses: list[Document] = []
     if visibility.unit_ids:
         # A scalar ancestors value is matched as itself, a list by any element: that is
-        # $in's own semantics (documents.elements), no guard needed.
-        clauses.append({"departmentAncestors": {"$in": sorted(visibility.unit_ids)}})
+        # $in's own semantics (documents.elements), no guard needed. documents.document_id:
+        # an id stored as the ObjectId it spells is that id too.
+        clauses.append({"departmentAncestors": {"$in": _id_forms(visibility.unit_ids)}})
     if visibility.department_ids:
-        clauses.append({"departmentId": {"$in": sorted(visibility.department_ids), **_NOT_ARRAY}})
+        clauses.append(
+            {"departmentId": {"$in": _id_forms(visibility.department_ids), **_NOT_ARRAY}}
+        )
     if visibility.rooms_without_department:
         # Upstream's own clause: only a room without the field has no department.
         clauses.append({"departmentId": {"$exists": False}})
     return clauses
+
+
+def _bit(condition: Document, bit: int) -> Document:
+    return {"$cond": [condition, bit, 0]}
+
+
+# documents.status_facts, bit by bit. $cond holds a value true as documents.truthy does, and
+# $ifNull turns a missing or null field into false first.
+_STATUS_FACTS: Final = {
+    "$add": [
+        _bit({"$eq": ["$open", True]}, doc.OPEN),
+        _bit({"$eq": ["$onHold", True]}, doc.ON_HOLD),
+        _bit({"$ifNull": ["$onHold", False]}, doc.HELD),
+        _bit({"$ifNull": ["$servedBy", False]}, doc.SERVED),
+        _bit({"$eq": [{"$ifNull": ["$servedBy", None]}, None]}, doc.UNSERVED),
+        _bit({"$ne": [_AGENT_KEY, None]}, doc.AGENT),
+        _bit({"$ifNull": ["$metrics.chatDuration", False]}, doc.TIMED),
+    ]
+}
+
+
+def _source_key(group: Any) -> Any:
+    # A field path that finds nothing leaves its field out of the group's _id document.
+    if not isinstance(group, Mapping):
+        return (ABSENT, ABSENT)
+    return tuple(doc.freeze(group[name]) if name in group else ABSENT for name in ("type", "alias"))
+
+
+def _whole_value(group: Any) -> Any:
+    # A missing field groups with null: both are placed the same in the readings that
+    # read such a group (upstream's keeps missing fields apart with its own $match).
+    return doc.freeze(group)
+
+
+@attrs.frozen
+class _Plan:
+    """How one report groups rooms on the server: documents.raw_key restated in MQL."""
+
+    #: The group key expression.
+    key: Any
+    #: The group's ``_id`` as documents.raw_key reads the room.
+    raw: Callable[[Any], Any] = _whole_value
+    #: Upstream's reading: only the rooms that match this reach its rows …
+    only: Document | None = None
+    #: … and the rooms that match this are its ``unspecified``, counted apart.
+    apart: Document | None = None
+
+
+_PLANS: Final = {
+    Grouping.STATUS: _Plan(key=_STATUS_FACTS, raw=int),
+    # documents.raw_key: the source's type and alias (field paths), or no source at all,
+    # which upstream's reading leaves out with its $match and this project's places as a
+    # source without either.
+    Grouping.SOURCE: _Plan(
+        key={"type": "$source.type", "alias": "$source.alias"},
+        raw=_source_key,
+        only={"source": {"$exists": True}},
+    ),
+    Grouping.DEPARTMENT: _Plan(
+        key="$departmentId",
+        only={"departmentId": {"$exists": True}},
+        apart={"departmentId": {"$exists": False}},
+    ),
+    # Upstream's $match and its count of the rest: {$ne: []} leaves out an array holding
+    # [] as well as [] itself, and {$eq: []} counts both.
+    Grouping.TAGS: _Plan(
+        key="$tags",
+        only={"tags": {"$exists": True, "$ne": []}},
+        apart={"$or": [{"tags": {"$exists": False}}, {"tags": {"$eq": []}}]},
+    ),
+    # documents.served_agent, in both readings.
+    Grouping.AGENT: _Plan(key=_AGENT_KEY, raw=lambda group: group),
+}
+
+
+def grouping_pipeline(grouping: Grouping, match: Document, *, upstream: bool) -> list[Document]:
+    """The aggregation that counts the rooms ``match`` finds per raw key of ``grouping``.
+
+    Each result is ``{"_id": <raw key>, "conversations": <rooms>}``.
+    """
+    plan = _PLANS[grouping]
+    if upstream and plan.only is not None:
+        match = {"$and": [match, plan.only]}
+    return [
+        {"$match": match},
+        {"$group": {"_id": plan.key, "conversations": {"$sum": 1}}},
+    ]

@@ -15,10 +15,29 @@ from typing import Any, Final
 import convstats
 from convstats.errors import AuthenticationRequired, InvalidParams, InvalidSort, PermissionDenied
 from convstats.http import error_response
+from convstats.model import Grouping
 
-__all__ = ["HEALTH_PATH", "OPENAPI_PATH", "READY_PATH", "REPORT_PATH", "openapi_document"]
+__all__ = [
+    "HEALTH_PATH",
+    "OPENAPI_PATH",
+    "READY_PATH",
+    "REPORTS",
+    "REPORT_PATH",
+    "openapi_document",
+    "report_path",
+]
 
-REPORT_PATH: Final = "/api/v1/livechat/analytics/dashboards/conversations-by-agent"
+#: The reports the service answers, one route each.
+REPORTS: Final = (Grouping.AGENT,)
+DASHBOARDS: Final = "/api/v1/livechat/analytics/dashboards"
+
+
+def report_path(grouping: Grouping) -> str:
+    """The route of ``grouping``'s report."""
+    return f"{DASHBOARDS}/{grouping.route}"
+
+
+REPORT_PATH: Final = report_path(Grouping.AGENT)
 OPENAPI_PATH: Final = "/api/v1/livechat/analytics/dashboards/openapi.json"
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"

@@ -4,9 +4,9 @@ A driving adapter beside the command line, on Starlette; ``convstats serve`` run
 uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
 
 - ``GET /api/v1/livechat/analytics/dashboards/conversations-by-agent`` answers exactly what
-  :class:`convstats.http.ConversationsByAgentEndpoint` answers, after
-  :class:`~convstats_adapters.tokens.TokenAuthority` has proved the caller from
-  ``X-User-Id`` and ``X-Auth-Token``;
+  :class:`convstats.http.ConversationsEndpoint` answers for the caller ``X-User-Id`` proved by
+  the login token ``X-Auth-Token`` (:class:`convstats.authz.RocketChatAuthority` with
+  ``require_token``);
 - ``GET /api/v1/livechat/analytics/dashboards/openapi.json`` is the OpenAPI document
   (:mod:`convstats_adapters.openapi`);
 - ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
@@ -19,6 +19,7 @@ event loop never waits on the store.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -30,33 +31,31 @@ from typing import Any, Final, TypeVar
 
 import attrs
 
-from convstats.authz import VIEW_LIVECHAT_REPORTS
+from convstats.authz import VIEW_LIVECHAT_REPORTS, RocketChatAuthority
 from convstats.cache import TTLCache
 from convstats.errors import (
-    AuthenticationRequired,
     ConvstatsError,
     MissingDependency,
     StorageError,
     StorageTimeout,
 )
 from convstats.http import (
-    ConversationsByAgentEndpoint,
+    ConversationsEndpoint,
     Response,
     error_response,
-    is_tzinfo,
     storage_failure_response,
 )
-from convstats.model import MonitorRule, Report, TotalMode
-from convstats.ports import Workspace
-from convstats.report import ConversationsByAgent
+from convstats.model import Grouping, MonitorRule, Report, TotalMode
+from convstats.ports import Directory, Workspace
+from convstats.report import Conversations
 from convstats_adapters.openapi import (
     HEALTH_PATH,
     OPENAPI_PATH,
     READY_PATH,
-    REPORT_PATH,
+    REPORTS,
     openapi_document,
+    report_path,
 )
-from convstats_adapters.tokens import TokenAuthority
 
 try:
     import anyio
@@ -151,42 +150,25 @@ def _answer(response: Response) -> _JSON:
     return _JSON(response.body, status_code=response.status, headers=_NO_STORE)
 
 
-_UTC: tzinfo = timezone.utc
-
-
 @attrs.define(kw_only=True)
 class ConversationsService:
-    """What the service answers, without HTTP: a login token, then the endpoint.
+    """What the service answers, without HTTP: each report's endpoint, signing in by token.
 
     Every method blocks on the store; the application calls them from worker threads.
     """
 
-    reports: ConversationsByAgent
-    tokens: TokenAuthority
-    server_tz: tzinfo = attrs.field(default=_UTC, validator=is_tzinfo)
+    endpoints: Mapping[Grouping, ConversationsEndpoint]
+    directory: Directory
 
-    def answer(self, params: Mapping[str, Any], user_id: str | None, token: str | None) -> Response:
-        """Answer one request of the report: authentication first, then the endpoint's checks.
-
-        A caller the token does not prove is answered with upstream's 401, a store that fails
-        while signing in with a 503, as the endpoint answers everything else.
-        """
-        try:
-            caller = self.tokens.authenticate_token(user_id, token)
-        except AuthenticationRequired as error:
-            return error_response(error)
-        except StorageError as error:
-            return storage_failure_response(error)
-        endpoint = ConversationsByAgentEndpoint(
-            reports=self.reports,
-            authority=self.tokens.authority_for(caller),
-            server_tz=self.server_tz,
-        )
-        return endpoint.handle(params, caller.user_id)
+    def answer(
+        self, grouping: Grouping, params: Mapping[str, Any], user_id: str | None, token: str | None
+    ) -> Response:
+        """Answer one request of ``grouping``'s report, as its endpoint does."""
+        return self.endpoints[grouping].handle(params, user_id, token)
 
     def check_ready(self) -> None:
         """Return when the store answers a read; raise ``StorageError`` otherwise."""
-        self.tokens.directory.permission_roles(VIEW_LIVECHAT_REPORTS)
+        self.directory.permission_roles(VIEW_LIVECHAT_REPORTS)
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -239,11 +221,13 @@ class _Routes:
     calls: StoreCalls
     ready_timeout: float
 
-    async def report(self, request: Request) -> HTTPResponse:
+    async def report(self, request: Request, grouping: Grouping) -> HTTPResponse:
         params = query_params(request.query_params.multi_items())
         user_id, token = _header(request, "x-user-id"), _header(request, "x-auth-token")
         try:
-            response = await self.calls.run(lambda: self.service.answer(params, user_id, token))
+            response = await self.calls.run(
+                lambda: self.service.answer(grouping, params, user_id, token)
+            )
         except StorageError as error:  # the store did not answer in time
             response = storage_failure_response(error)
         except Exception:  # never a traceback to the client; the log says what failed
@@ -288,11 +272,21 @@ def create_app(
     once. The files of ``web_directory`` are served at ``/`` when the folder exists. The
     store stays the caller's to close.
     """
+    # One cache for every report: its entries are keyed on the report too.
     cache: TTLCache[Report] | None = None if cache_ttl is None else TTLCache(ttl=cache_ttl)
+    authority = RocketChatAuthority(directory=store, monitor_rule=monitor_rule, require_token=True)
     service = ConversationsService(
-        reports=ConversationsByAgent(store=store, total_mode=total_mode, cache=cache),
-        tokens=TokenAuthority(directory=store, monitor_rule=monitor_rule),
-        server_tz=server_tz,
+        endpoints={
+            grouping: ConversationsEndpoint(
+                reports=Conversations(
+                    store=store, grouping=grouping, total_mode=total_mode, cache=cache
+                ),
+                authority=authority,
+                server_tz=server_tz,
+            )
+            for grouping in REPORTS
+        },
+        directory=store,
     )
     routes = _Routes(
         service=service,
@@ -300,7 +294,10 @@ def create_app(
         ready_timeout=ready_timeout,
     )
     table: list[BaseRoute] = [
-        Route(REPORT_PATH, routes.report, methods=["GET"]),
+        *(
+            Route(report_path(grouping), functools.partial(routes.report, grouping=grouping))
+            for grouping in REPORTS
+        ),
         Route(OPENAPI_PATH, routes.openapi, methods=["GET"]),
         Route(HEALTH_PATH, routes.healthz, methods=["GET"]),
         Route(READY_PATH, routes.readyz, methods=["GET"]),

@@ -1,17 +1,20 @@
-"""How the in-memory store counts: one function a plan, and the strategies that choose one.
+"""How the in-memory store counts: plans, the strategies that choose one, and the fold.
+
+One function a plan, and the fold from groups to a report's rows, each in pure Python and
+in numpy side by side.
 
 ========== ===========================================================================
 ``scan``     one Python pass over every room's facts; the reference
 ``columnar`` a few vectorised numpy passes over the columns (extra ``columnar``)
 ``indexed``  two bisections of the time-sorted rooms, then two rows of per-group
              checkpoint counts and the short runs of rooms around them
-``auto``     the index, or the columns when numpy is installed and the rooms are few
-             for the groups a query admits
+``auto``     the index (the default)
 ========== ===========================================================================
 
-All give exactly the same counts; :func:`explain` says which plan a strategy takes for a
-query. Each counts groups (partition, agent) first and then adds the admitted groups up
-per agent.
+All give exactly the same counts; :func:`explain` says which plan a strategy takes. A query
+counts the rooms of the window per group (partition, raw key) of its grouping's column,
+keeps the groups whose partition the visibility admits (decided once per partition), and
+folds them into the report's rows (:class:`~convstats_adapters.memory.table.Fold`).
 """
 
 from __future__ import annotations
@@ -24,30 +27,29 @@ from types import ModuleType
 from typing import Any
 
 from convstats.errors import MissingDependency
-from convstats.model import AgentCounts, TimeWindow, Visibility
+from convstats.model import GroupCounts, Grouping, TimeWindow, TotalMode, Visibility
 from convstats_adapters.memory.table import (
-    UNASSIGNED,
+    NOWHERE,
+    UNSPECIFIED_ROW,
     VOID,
+    Column,
+    Facet,
     FactTable,
+    Fold,
     numpy_or_none,
+    numpy_type,
     window_groups_python,
 )
 
 __all__ = [
-    "COLUMN_SLOTS_PER_GROUP",
     "STRATEGY_NAMES",
     "Plan",
+    "check_strategy",
     "count",
     "explain",
     "load_numpy",
     "needs_index",
 ]
-
-#: ``auto`` counts from the columns when the rooms held are fewer than this many times the
-#: groups a query admits: the index's cost grows with the groups (a few vectorised passes
-#: over them and over at most one block of rooms), the columns' with the rooms. Measured on
-#: the benchmark machine; see ``benchmarks/README.md``.
-COLUMN_SLOTS_PER_GROUP = 2
 
 
 class Plan(enum.Enum):
@@ -66,74 +68,74 @@ def load_numpy() -> ModuleType:
     return np
 
 
-def count_scan(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count by looking at every room's facts, one at a time."""
+# -- per group: the rooms of a window ------------------------------------------------------
+
+
+def count_scan(table: FactTable, column: Column, window: TimeWindow) -> Counter[int]:
+    """Per group, by looking at every room's facts, one at a time."""
     start, end = window.start_ms, window.end_ms
-    admitted = table.codes.admitted_groups(visibility)
     per_group: Counter[int] = Counter()
     for ts, group in chain(
-        zip(table.base_ts, table.base_group, strict=True),
-        zip(table.extra_ts, table.extra_group, strict=True),
+        zip(table.base_ts, column.base, strict=True),
+        zip(table.extra_ts, column.extra, strict=True),
     ):
-        if start <= ts < end and admitted[group]:
+        if start <= ts < end:
             per_group[group] += 1
-    return _fold_python(table, per_group, admitted)
+    return per_group
 
 
-def count_columns(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count in a few vectorised passes: time mask, bincount of groups, sum per agent.
+def count_columns(table: FactTable, column: Column, window: TimeWindow, groups: int) -> Any:
+    """Per group, in a few vectorised passes: time mask, then a bincount of the groups.
 
     Costs a pass over every room whatever the window.
     """
     np = load_numpy()
-    per_group = np.zeros(table.codes.groups, dtype=np.int64)
-    for times, groups in ((table.base_ts, table.base_group), (table.extra_ts, table.extra_group)):
+    per_group = np.zeros(groups, dtype=np.int64)
+    for times, codes in ((table.base_ts, column.base), (table.extra_ts, column.extra)):
         if times:
             # Zero-copy views, gone when this call returns: an array with an exported
             # buffer cannot grow.
             ts = np.frombuffer(times, dtype=np.int64)
             hits = (ts >= window.start_ms) & (ts < window.end_ms)
-            codes = np.frombuffer(groups, dtype=_DTYPES[groups.typecode])[hits]
-            found = np.bincount(codes, minlength=len(per_group))
+            found = np.bincount(np.frombuffer(codes, dtype=numpy_type(codes))[hits])
             per_group[: len(found)] += found
-    return _fold_numpy(np, table, per_group, visibility)
+    return per_group
 
 
-def count_index(table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count from the checkpoints: O(groups + block) whatever the number of rooms held."""
-    assert table.checkpoints is not None
+def count_index(
+    table: FactTable, column: Column, window: TimeWindow, groups: int
+) -> Counter[int] | Any:
+    """Per group, from the checkpoints: O(groups + block) whatever the number of rooms held."""
+    assert column.checkpoints is not None
     start, end = window.start_ms, window.end_ms
     np = numpy_or_none()
     if np is None:
-        per_group = window_groups_python(table, start, end) if start < end else Counter()
-        for ts, group in zip(table.extra_ts, table.extra_group, strict=True):
+        per_group = window_groups_python(table, column, start, end) if start < end else Counter()
+        for ts, group in zip(table.extra_ts, column.extra, strict=True):
             if start <= ts < end:
                 per_group[group] += 1
-        return _fold_python(table, per_group, table.codes.admitted_groups(visibility))
-    per_group = np.zeros(table.codes.groups, dtype=np.int64)
+        return per_group
+    per_group = np.zeros(groups, dtype=np.int64)
     if start < end:
-        base = _window_groups(np, table, start, end)
+        base = _window_groups(np, table, column, start, end)
         per_group[: len(base)] += base
         if table.extra_ts:
             ts = np.frombuffer(table.extra_ts, dtype=np.int64)
-            codes = np.frombuffer(table.extra_group, dtype=np.int32)[(ts >= start) & (ts < end)]
-            per_group += np.bincount(codes, minlength=len(per_group))
-    return _fold_numpy(np, table, per_group, visibility)
+            codes = np.frombuffer(column.extra, dtype=np.int32)[(ts >= start) & (ts < end)]
+            per_group += np.bincount(codes, minlength=groups)
+    return per_group
 
 
-_DTYPES = {"H": "uint16", "i": "int32"}
-
-
-def _window_groups(np: ModuleType, table: FactTable, start: int, end: int) -> Any:
+def _window_groups(np: ModuleType, table: FactTable, column: Column, start: int, end: int) -> Any:
     """Per group, the base rooms created in ``[start, end)``."""
     ts = np.frombuffer(table.base_ts, dtype=np.int64) if table.base_ts else np.zeros(0, "int64")
-    groups = np.frombuffer(table.base_group, dtype=_DTYPES[table.base_group.typecode])
-    width, block, size = table.checkpoint_groups, table.block, len(ts)
+    groups = np.frombuffer(column.base, dtype=numpy_type(column.base))
+    width, block, size = column.width, column.block, len(ts)
     low, high = (int(at) for at in ts.searchsorted((start, end)))
     if high - low <= block:
         return np.bincount(groups[low:high], minlength=width)
-    assert table.checkpoints is not None
-    rows = np.frombuffer(table.checkpoints, dtype=np.int32).reshape(-1, width)
+    assert column.checkpoints is not None
+    rows = np.frombuffer(column.checkpoints, dtype=np.int32).reshape(-1, width)
 
     def before(place: int) -> Any:
         # From the nearer checkpoint: at most half a block of rooms is looked at.
@@ -145,80 +147,75 @@ def _window_groups(np: ModuleType, table: FactTable, start: int, end: int) -> An
     return before(high) - before(low)
 
 
+# -- per row: the groups a visibility admits, folded ---------------------------------------
+
+
 def _fold_python(
-    table: FactTable, per_group: Mapping[int, int], admitted: list[bool]
-) -> AgentCounts:
-    group_agent = table.codes.group_agent
-    per_code: Counter[int] = Counter()
+    facet: Facet, fold: Fold, per_group: Mapping[int, int], admitted: list[bool]
+) -> GroupCounts:
+    group_partition, by_group = facet.group_partition, fold.by_group
+    per_row: Counter[int] = Counter()
+    rooms = 0
     for group, found in per_group.items():
-        if admitted[group]:
-            per_code[group_agent[group]] += found
-    agent_ids = table.codes.agent_ids
-    return AgentCounts(
-        per_agent={
-            str(agent_ids[code]): found
-            for code, found in per_code.items()
-            if code != UNASSIGNED and found
-        },
-        unspecified=per_code.get(UNASSIGNED, 0),
+        if group == VOID or not found or not admitted[group_partition[group]]:
+            continue
+        rooms += found
+        for row, times in by_group[group]:
+            per_row[row] += found * times
+    unspecified = per_row.pop(UNSPECIFIED_ROW, 0)
+    per_row.pop(NOWHERE, None)
+    rows = fold.rows
+    found_rows = [(rows[row], value) for row, value in per_row.items() if value]
+    return GroupCounts(
+        keys=[key for key, _ in found_rows],
+        values=[value for _, value in found_rows],
+        unspecified=unspecified,
+        rooms=rooms,
     )
 
 
 def _fold_numpy(
-    np: ModuleType, table: FactTable, per_group: Any, visibility: Visibility
-) -> AgentCounts:
-    codes = table.codes
+    np: ModuleType,
+    facet: Facet,
+    fold: Fold,
+    per_group: Any,
+    visibility: Visibility,
+    admitted: list[bool],
+) -> GroupCounts:
     if visibility.restricted:
-        by_partition = np.array([*table.admitted(visibility), False], dtype=bool)
-        # VOID's partition is -1: the False appended above.
-        per_group = per_group * by_partition[np.frombuffer(codes.group_partition, np.int32)]
+        # VOID's partition is -1: the False appended here.
+        by_partition = np.array([*admitted, False], dtype=bool)
+        per_group = per_group * by_partition[np.frombuffer(facet.group_partition, np.int32)]
     per_group[VOID] = 0
-    per_agent = np.bincount(
-        np.frombuffer(codes.group_agent, dtype=np.int32),
-        weights=per_group,
-        minlength=len(codes.agent_ids),
-    ).astype(np.int64)
-    found = np.flatnonzero(per_agent)
-    if found.size and found[0] == UNASSIGNED:  # sorted, and UNASSIGNED is code 0
-        found = found[1:]
-    return AgentCounts(
-        per_agent=dict(
-            zip(codes.agent_id_array(np)[found].tolist(), per_agent[found].tolist(), strict=True)
-        ),
-        unspecified=int(per_agent[UNASSIGNED]),
+    rooms = int(per_group.sum())
+    rows = np.frombuffer(fold.pair_row, dtype=np.int32)
+    if fold.single:
+        weights = per_group  # one pair a group, in group order
+    else:
+        weights = per_group[np.frombuffer(fold.pair_group, dtype=np.int32)]
+        weights *= np.frombuffer(fold.pair_times, dtype=np.int32)
+    per_row = np.bincount(rows, weights=weights, minlength=len(fold.rows)).astype(np.int64)
+    found = np.flatnonzero(per_row[2:]) + 2  # past UNSPECIFIED_ROW and NOWHERE
+    return GroupCounts(
+        keys=fold.row_array(np)[found].tolist(),
+        values=per_row[found].tolist(),
+        unspecified=int(per_row[UNSPECIFIED_ROW]),
+        rooms=rooms,
     )
 
 
-def _admitted_groups(np: ModuleType, table: FactTable, visibility: Visibility) -> int:
-    if not visibility.restricted:
-        return table.codes.groups - 1
-    by_partition = np.array([*table.admitted(visibility), False], dtype=bool)
-    return int(np.count_nonzero(by_partition[np.frombuffer(table.codes.group_partition, np.int32)]))
+# -- strategies ----------------------------------------------------------------------------
 
-
-def _auto(table: FactTable, visibility: Visibility) -> Plan:
-    np = numpy_or_none()
-    if np is None or table.checkpoints is None:
-        return Plan.INDEX
-    groups = _admitted_groups(np, table, visibility)
-    slots = len(table.base_ts) + len(table.extra_ts)
-    return Plan.COLUMNS if slots < COLUMN_SLOTS_PER_GROUP * groups else Plan.INDEX
-
-
-_CHOOSERS: dict[str, Callable[[FactTable, Visibility], Plan]] = {
-    "scan": lambda table, visibility: Plan.SCAN,
-    "columnar": lambda table, visibility: Plan.COLUMNS,
-    "indexed": lambda table, visibility: Plan.INDEX,
-    "auto": _auto,
+_CHOOSERS: dict[str, Callable[[FactTable], Plan]] = {
+    "scan": lambda table: Plan.SCAN,
+    "columnar": lambda table: Plan.COLUMNS,
+    "indexed": lambda table: Plan.INDEX,
+    # The index, always: choosing the columns for few rooms and many groups bought nothing
+    # measurable (benchmarks/README.md#the-auto-rule).
+    "auto": lambda table: Plan.INDEX,
 }
 #: The strategy names a store accepts.
 STRATEGY_NAMES = tuple(sorted(_CHOOSERS))
-
-_COUNTERS: dict[Plan, Callable[[FactTable, TimeWindow, Visibility], AgentCounts]] = {
-    Plan.SCAN: count_scan,
-    Plan.COLUMNS: count_columns,
-    Plan.INDEX: count_index,
-}
 
 
 def check_strategy(name: str) -> None:
@@ -239,11 +236,28 @@ def needs_index(name: str) -> bool:
     return name in ("indexed", "auto")
 
 
-def explain(name: str, table: FactTable, visibility: Visibility) -> Plan:
-    """The plan strategy ``name`` takes to count ``table`` for ``visibility``."""
-    return _CHOOSERS[name](table, visibility)
+def explain(name: str, table: FactTable) -> Plan:
+    """The plan strategy ``name`` takes to count ``table``."""
+    return _CHOOSERS[name](table)
 
 
-def count(name: str, table: FactTable, window: TimeWindow, visibility: Visibility) -> AgentCounts:
-    """Count ``table`` with the plan strategy ``name`` chooses."""
-    return _COUNTERS[explain(name, table, visibility)](table, window, visibility)
+def count(
+    name: str,
+    table: FactTable,
+    grouping: Grouping,
+    window: TimeWindow,
+    visibility: Visibility,
+    mode: TotalMode,
+) -> GroupCounts:
+    """Count ``table`` for ``grouping``'s report in ``mode``, by the plan ``name`` chooses."""
+    plan = explain(name, table)
+    facet, column = table.codes.facets[grouping], table.columns[grouping]
+    admitted = table.codes.admitted(visibility)
+    fold = facet.fold(mode)
+    if plan is Plan.SCAN:
+        return _fold_python(facet, fold, count_scan(table, column, window), admitted)
+    counter = count_columns if plan is Plan.COLUMNS else count_index
+    per_group = counter(table, column, window, facet.groups)
+    if isinstance(per_group, Counter):
+        return _fold_python(facet, fold, per_group, admitted)
+    return _fold_numpy(load_numpy(), facet, fold, per_group, visibility, admitted)

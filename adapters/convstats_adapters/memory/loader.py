@@ -2,12 +2,13 @@
 
 :func:`convstats_adapters.files.load_collections` reads every value of every document into
 Python objects through ``json``'s object hook: about 30 µs and a few kilobytes a room. Here
-the JSON Lines files of rooms and users are read in chunks and decoded by msgspec (extra
-``fast``) into typed structs that name only the fields the report reads (rooms: ``_id``,
-``t``, ``ts``, ``servedBy._id``, ``departmentId``, ``departmentAncestors``; users: ``_id``,
-``name``, ``roles``); every other field is skipped in C. A chunk's rooms become columns at
-once: their ids' fingerprints, their creation times (mongoexport's fixed ``$date`` shape
-parsed for the whole chunk in numpy) and their group codes.
+the JSON Lines file of rooms is read in chunks and decoded by msgspec (extra ``fast``) into
+typed structs that name only the fields the reports read (``_id``, ``t``, ``ts``,
+``servedBy``, ``departmentId``, ``departmentAncestors``, ``open``, ``onHold``,
+``metrics.chatDuration``, ``source.type``, ``source.alias``, ``tags``); every other field is
+skipped in C. A chunk's rooms become columns at once: their ids' fingerprints, their
+creation times (mongoexport's fixed ``$date`` shape parsed for the whole chunk in numpy)
+and a group code for each report, from the few distinct combinations of fields seen.
 
 Any line the typed structs do not take (another shape of a read field, an Extended JSON
 wrapper where a plain value is expected, a blank line, bad JSON) is decoded by the
@@ -31,13 +32,11 @@ from typing import Any
 import attrs
 
 from convstats.errors import DataFormatError, MissingDependency
-from convstats.model import epoch_ms
+from convstats.model import Grouping, epoch_ms
 from convstats_adapters import documents as doc
 from convstats_adapters.files import (
-    REPORT_COLLECTIONS,
     _export_files,
     _exported_date,  # the reference's own shortcut, for values numpy cannot take
-    _load_directory,
     _load_export_file,
     _missing_rooms,
     _parse,
@@ -45,6 +44,7 @@ from convstats_adapters.files import (
     progress_callback,
 )
 from convstats_adapters.memory.table import (
+    GROUPINGS,
     NEVER,
     VOID,
     DuplicateRooms,
@@ -53,7 +53,7 @@ from convstats_adapters.memory.table import (
     numpy_or_none,
 )
 
-__all__ = ["CHUNK_BYTES", "Export", "fast_loader_available", "read_export"]
+__all__ = ["CHUNK_BYTES", "Rooms", "fast_loader_available", "read_rooms", "streamable_rooms"]
 
 #: Bytes read at a time: a few thousand rooms, decoded together.
 CHUNK_BYTES = 4 << 20
@@ -71,15 +71,14 @@ def fast_loader_available() -> bool:
 
 
 @attrs.frozen
-class Export:
-    """What :func:`read_export` read: the rooms as a table, and every other collection.
+class Rooms:
+    """What :func:`read_rooms` read: the rooms as a table.
 
     ``anonymous`` is how many rooms had no ``_id``: their keys are ``("<no _id>", 0)`` to
     ``("<no _id>", anonymous - 1)``.
     """
 
-    rooms: FactTable
-    collections: dict[str, list[dict[str, Any]]]
+    table: FactTable
     anonymous: int
 
 
@@ -101,14 +100,13 @@ def streamable_rooms(root: Path) -> Path | None:
     return path
 
 
-def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
-    """Read a ``mongoexport`` directory: rooms into a :class:`FactTable`, the rest as documents.
+def read_rooms(path: str | os.PathLike[str], *, indexed: bool) -> Rooms:
+    """Read a ``mongoexport`` directory's rooms into a :class:`FactTable`.
 
     The rooms file must be one :func:`streamable_rooms` finds; it is JSON Lines (streamed) or
-    a JSON array (read by the reference loader). The other collections the report reads are
-    read by :func:`~convstats_adapters.files.load_collections`'s own readers, with their
-    checks. Raises :class:`~convstats.errors.DataFormatError` naming the file and, where
-    known, the line; :class:`~convstats.errors.MissingDependency` without msgspec.
+    a JSON array (read by the reference loader). Raises
+    :class:`~convstats.errors.DataFormatError` naming the file and, where known, the line;
+    :class:`~convstats.errors.MissingDependency` without msgspec.
     """
     if msgspec is None:
         raise MissingDependency("msgspec", "fast")
@@ -118,8 +116,6 @@ def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
         if not _export_files(root, doc.ROOMS):
             raise DataFormatError(str(root), _missing_rooms(root))
         raise DataFormatError(str(root), f"{doc.ROOMS}.json cannot be streamed: read it whole")
-    others = [name for name in REPORT_COLLECTIONS if name != doc.ROOMS]
-    collections = _load_directory(root, others)
     table = FactTable(indexed=indexed)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
@@ -132,7 +128,7 @@ def read_export(path: str | os.PathLike[str], *, indexed: bool) -> Export:
         table.load_columns(columns)
     except DuplicateRooms as error:
         raise _duplicate_error(room_file, error) from None
-    return Export(table, collections, reader.anonymous)
+    return Rooms(table, reader.anonymous)
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -158,16 +154,27 @@ if msgspec is not None:
         double: _Unset = msgspec.field(name="$numberDouble", default=_UNSET)
         decimal: _Unset = msgspec.field(name="$numberDecimal", default=_UNSET)
 
+    class _Metrics(msgspec.Struct, gc=False):
+        chat_duration: Any = msgspec.field(name="chatDuration", default=_UNSET)
+
+    class _Source(msgspec.Struct, gc=False):
+        type: Any = _UNSET
+        alias: Any = _UNSET
+
     class _Room(msgspec.Struct, gc=False):
         id: str | _Oid | _Unset = msgspec.field(name="_id", default=_UNSET)
         t: str | _Unset | None = _UNSET
         ts: _Date | _Unset | None = _UNSET
-        # A missing servedBy decodes as one without _id, so that every room has ``.id`` there.
-        served_by: _Served | None = msgspec.field(name="servedBy", default_factory=_Served)
+        served_by: _Served | _Unset | None = msgspec.field(name="servedBy", default=_UNSET)
         department: str | _Oid | _Unset | None = msgspec.field(name="departmentId", default=_UNSET)
         ancestors: tuple[str, ...] | str | _Unset | None = msgspec.field(
             name="departmentAncestors", default=_UNSET
         )
+        open: Any = _UNSET
+        on_hold: Any = msgspec.field(name="onHold", default=_UNSET)
+        metrics: _Metrics | _Unset | None = _UNSET
+        source: _Source | _Unset | None = _UNSET
+        tags: Any = _UNSET
 
 
 class _Unreadable(Exception):
@@ -307,8 +314,11 @@ class _RoomReader:
         self.codes = table.codes
         self.np = numpy_or_none()
         self.anonymous = 0
-        # (t, department, ancestors, agent) as decoded -> group code; a few hundred entries.
-        self._groups: dict[tuple[Any, Any, Any, Any], int] = {}
+        # What a room's decoded fields give, by its decoded fields: its partition code (or
+        # None when it never counts), then its group in each grouping. A few thousand
+        # entries: rooms repeat the same few values.
+        self._places: dict[tuple[Any, Any, Any], int | None] = {}
+        self._groups: tuple[dict[tuple[int, Any], int], ...] = tuple({} for _ in GROUPINGS)
         self.decoder = msgspec.json.Decoder(_Room)
 
     def stream(self) -> bool:
@@ -324,12 +334,12 @@ class _RoomReader:
         self.columns.add(self.key_of(document), *self.codes.facts(document))
 
     def _line(self, room: Any, line: int) -> None:
-        key, ts, group, date = self._facts(room)
+        key, ts, groups, date = self._facts(room)
         if date is not None:
             ts = self._date(date, line)
-        if group == VOID or ts == NEVER:
-            ts, group = NEVER, VOID
-        self.columns.add(key, ts, group)
+        if ts == NEVER:
+            groups = _VOIDS
+        self.columns.add(key, ts, groups)
 
     def _chunk(self, rooms: list[Any], first: int) -> None:
         lines = list(range(first, first + len(rooms)))
@@ -341,70 +351,82 @@ class _RoomReader:
     def _typical(self, rooms: list[Any], lines: list[int]) -> None:
         """Rooms of the usual shape, column by column; raises for any other shape.
 
-        Usual: a string ``_id``, a ``$date`` string ``ts`` and a ``servedBy`` object or
-        none. A null ``servedBy`` or ``ts`` raises AttributeError, an ObjectId (not
-        hashable) TypeError.
+        Usual: a string ``_id``, a ``$date`` string ``ts`` and fields of hashable values. A
+        null ``ts`` raises AttributeError, an unhashable value TypeError.
         """
         keys = [room.id for room in rooms]
         if set(map(type, keys)) != {str}:
             raise _Unreadable
         texts = [room.ts.value for room in rooms]
-        places = [(room.t, room.department, room.ancestors, room.served_by.id) for room in rooms]
-        groups = list(map(self._groups.get, places))
-        if None in groups:
-            for at, place in enumerate(places):
-                if groups[at] is None:
-                    groups[at] = self._place_group(place)
+        places = [self._place(room) for room in rooms]
+        groups = [
+            [
+                VOID if place is None else self._group(at, place, room)
+                for place, room in zip(places, rooms, strict=True)
+            ]
+            for at in range(len(GROUPINGS))
+        ]
         stamps = self._dates(texts, lines)
-        self._append(keys, stamps, groups)  # type: ignore[arg-type]
+        if None in places:  # not livechat rooms: their dates are read, and never count
+            for at, place in enumerate(places):
+                if place is None:
+                    stamps[at] = NEVER
+        self._append(keys, stamps, groups)
 
     def _each(self, rooms: list[Any], lines: list[int]) -> None:
         keys: list[Hashable] = []
         stamps: list[int] = []
-        groups: list[int] = []
+        rows: list[tuple[int, ...]] = []
         dated: list[int] = []
         texts: list[str] = []
         for room in rooms:
-            key, stamp, group, text = self._facts(room)
+            key, stamp, groups, text = self._facts(room)
             if text is not None:
                 dated.append(len(keys))
                 texts.append(text)
             keys.append(key)
             stamps.append(stamp)
-            groups.append(group)
+            rows.append(groups)
         found = self._dates(texts, [lines[at] for at in dated])
         for at, value in zip(dated, found, strict=True):
             stamps[at] = value
-        self._append(keys, stamps, groups)
+        self._append(keys, stamps, [list(column) for column in zip(*rows, strict=True)])
 
-    def _append(self, keys: list[Hashable], stamps: list[int], groups: list[int]) -> None:
-        # A room that cannot count, or whose date is beyond Python's years, never counts.
+    def _append(self, keys: list[Hashable], stamps: list[int], groups: list[list[int]]) -> None:
+        # A room whose date is beyond Python's years never counts.
         np = self.np
+        if not keys:
+            return
+        codes = array("i")
         if np is None:
-            for at, group in enumerate(groups):
-                if group == VOID or stamps[at] == NEVER:
-                    stamps[at], groups[at] = NEVER, VOID
-            times, codes = array("q", stamps), array("i", groups)
+            for at, stamp in enumerate(stamps):
+                if stamp == NEVER:
+                    for column in groups:
+                        column[at] = VOID
+            times = array("q", stamps)
+            for row in zip(*groups, strict=True):
+                codes.extend(row)
         else:
             time_values = np.array(stamps, dtype=np.int64)
-            group_values = np.array(groups, dtype=np.int32)
-            never = (group_values == VOID) | (time_values == NEVER)
-            time_values[never], group_values[never] = NEVER, VOID
-            times, codes = array("q"), array("i")
+            values = np.array(groups, dtype=np.int32).T  # a row a room, as the columns hold them
+            values[time_values == NEVER] = VOID
+            times = array("q")
             times.frombytes(time_values.tobytes())
-            codes.frombytes(group_values.tobytes())
+            codes.frombytes(np.ascontiguousarray(values).tobytes())
         if set(map(type, keys)) == {str}:
             strings: list[str] = keys  # type: ignore[assignment]
             self.columns.extend_strings(strings, times, codes, np)
         else:
-            for key, stamp, group in zip(keys, times, codes, strict=True):
-                self.columns.add(key, stamp, group)
+            width = len(groups)
+            for at, (key, stamp) in enumerate(zip(keys, times, strict=True)):
+                self.columns.add(key, stamp, codes[at * width : (at + 1) * width])
 
-    def _facts(self, room: Any) -> tuple[Hashable, int, int, str | None]:
-        """A decoded room's key, time, group, and its ``$date`` text when still to be read.
+    def _facts(self, room: Any) -> tuple[Hashable, int, tuple[int, ...], str | None]:
+        """A decoded room's key, time, groups, and its ``$date`` text when still to be read.
 
         A ``$date`` is read even for a room that cannot count, as the reference reads (and
         refuses a bad) one wherever it is; the time is then :data:`NEVER` whatever it says.
+        Raises _Unreadable for values the structs cannot vouch for.
         """
         room_id = room.id
         if room_id.__class__ is not str:
@@ -412,50 +434,54 @@ class _RoomReader:
                 # A lone wrapper key on the line could make the line a value, not a room.
                 raise _Unreadable
             room_id = room_id.value
-        served = room.served_by
-        agent: Any = None
-        if served.__class__ is _Served:
-            agent = served.id
-            if agent.__class__ is _Oid:
-                agent = agent.value
-            elif agent is _UNSET:
-                agent = None
         ts = room.ts
         if ts is None or ts is _UNSET:
-            return room_id, NEVER, VOID, None
+            return room_id, NEVER, _VOIDS, None
         value = ts.value
-        if room.t != doc.LIVECHAT:
+        try:
+            place = self._place(room)
+            groups = _VOIDS if place is None else self._groups_of(place, room)
+        except TypeError:  # an unhashable value: the reference reads the line
+            raise _Unreadable from None
+        if place is None:
             if value.__class__ is str:
-                return room_id, NEVER, VOID, value
+                return room_id, NEVER, _VOIDS, value
             self._legacy_date(value)
-            return room_id, NEVER, VOID, None
+            return room_id, NEVER, _VOIDS, None
+        if value.__class__ is str:
+            return room_id, 0, groups, value
+        legacy = self._legacy_date(value)
+        return room_id, legacy, groups if legacy != NEVER else _VOIDS, None
+
+    def _place(self, room: Any) -> int | None:
+        """The partition code of a decoded room, ``None`` when it is not a livechat room."""
         department = room.department
         if department.__class__ is _Oid:
             department = department.value
-        group = self._place_group((room.t, department, room.ancestors, agent))
-        if value.__class__ is str:
-            return room_id, 0, group, value
-        legacy = self._legacy_date(value)
-        return room_id, legacy, group if legacy != NEVER else VOID, None
+        signature = (room.t, department, room.ancestors)
+        code = self._places.get(signature, _UNSEEN)
+        if code != _UNSEEN:
+            return code
+        code = None
+        if room.t == doc.LIVECHAT:
+            code = self.codes.partition(doc.partition(_fields(room)))
+        self._places[signature] = code
+        return code
 
-    def _place_group(self, place: tuple[Any, Any, Any, Any]) -> int:
-        """The group of a room by ``(t, departmentId, departmentAncestors, agent)``."""
-        group = self._groups.get(place)
+    def _groups_of(self, place: int, room: Any) -> tuple[int, ...]:
+        return tuple(self._group(at, place, room) for at in range(len(GROUPINGS)))
+
+    def _group(self, at: int, place: int, room: Any) -> int:
+        """The group of a decoded room in the grouping ``GROUPINGS[at]``."""
+        key = (place, _SIGNATURES[at](room))
+        cache = self._groups[at]
+        group = cache.get(key)
         if group is None:
-            t, department, ancestors, agent = place
-            if t != doc.LIVECHAT:
-                group = VOID
-            else:
-                # The rules are documents.py's: they read a document of the decoded fields.
-                room: dict[str, Any] = {}
-                if department is not _UNSET:
-                    room["departmentId"] = department
-                if ancestors is not _UNSET:
-                    room["departmentAncestors"] = ancestors
-                codes = self.codes
-                agent_code = codes.agent(None if agent is _UNSET else agent)
-                group = codes.group(codes.partition(doc.partition(room)), agent_code)
-            self._groups[place] = group
+            # The rules are documents.py's: they read a document of the decoded fields.
+            grouping = GROUPINGS[at]
+            facet = self.codes.facets[grouping]
+            raw = facet.raw(doc.raw_key(grouping, _fields(room)))
+            group = cache[key] = facet.group(place, raw)
         return group
 
     @staticmethod
@@ -485,6 +511,94 @@ class _RoomReader:
         for at in np.flatnonzero(~ok).tolist():
             result[at] = self._date(texts[at], lines[at])
         return result
+
+
+_VOIDS = (VOID,) * len(GROUPINGS)
+_UNSEEN = -2  # no partition code
+
+
+def _served_signature(room: Any) -> Any:
+    served = room.served_by
+    if served.__class__ is _Served:
+        agent = served.id
+        return ("doc", agent.value if agent.__class__ is _Oid else agent)
+    return served  # missing or null
+
+
+def _metrics_signature(room: Any) -> Any:
+    metrics = room.metrics
+    return metrics.chat_duration if metrics.__class__ is _Metrics else metrics
+
+
+def _source_signature(room: Any) -> Any:
+    source = room.source
+    return (source.type, source.alias) if source.__class__ is _Source else source
+
+
+def _tags_signature(room: Any) -> Any:
+    tags = room.tags
+    return tuple(tags) if tags.__class__ is list else tags
+
+
+def _department_signature(room: Any) -> Any:
+    department = room.department
+    return department.value if department.__class__ is _Oid else department
+
+
+#: Per grouping (GROUPINGS order), the decoded fields its raw key depends on, beside the
+#: partition: equal signatures give equal groups.
+_SIGNATURES: tuple[Callable[[Any], Any], ...] = tuple(
+    {
+        Grouping.STATUS: lambda room: (
+            room.open,
+            room.on_hold,
+            _served_signature(room),
+            _metrics_signature(room),
+        ),
+        Grouping.SOURCE: _source_signature,
+        Grouping.DEPARTMENT: _department_signature,
+        Grouping.TAGS: _tags_signature,
+        Grouping.AGENT: lambda room: _served_signature(room),
+    }[grouping]
+    for grouping in GROUPINGS
+)
+
+
+def _fields(room: Any) -> dict[str, Any]:
+    """The decoded room as a document of the fields the reports read, for documents.py."""
+    document: dict[str, Any] = {"t": room.t}
+    department = _department_signature(room)
+    for name, value in (
+        ("departmentId", department),
+        ("departmentAncestors", room.ancestors),
+        ("open", room.open),
+        ("onHold", room.on_hold),
+        ("tags", room.tags),
+    ):
+        if value is not _UNSET:
+            document[name] = list(value) if value.__class__ is tuple else value
+    served = room.served_by
+    if served.__class__ is _Served:
+        agent = _served_signature(room)[1]
+        document["servedBy"] = {} if agent is _UNSET else {"_id": agent}
+    elif served is not _UNSET:
+        document["servedBy"] = served
+    metrics = room.metrics
+    if metrics.__class__ is _Metrics:
+        duration = metrics.chat_duration
+        document["metrics"] = {} if duration is _UNSET else {"chatDuration": duration}
+    elif metrics is not _UNSET:
+        document["metrics"] = metrics
+    source = room.source
+    if source.__class__ is _Source:
+        document["source"] = {
+            name: value
+            for name, value in (("type", source.type), ("alias", source.alias))
+            if value is not _UNSET
+        }
+    elif source is not _UNSET:
+        document["source"] = source
+    return document
 
 
 #: Offsets of the digits in ``YYYY-MM-DDTHH:MM:SS.mmmZ``, and of its other characters.

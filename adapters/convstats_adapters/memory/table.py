@@ -1,17 +1,24 @@
-"""Rooms in creation-time order as two machine columns, with the changes since beside them.
+"""Rooms in creation-time order as machine columns, with the changes since beside them.
 
 A room's facts are its creation time (int64 milliseconds, :data:`NEVER` when it never
-counts) and its *group*: the pair (visibility partition, agent) it counts for. The bulk of
-the rooms, the *base*, is held sorted by time: 8 bytes of time and 2 (or 4) bytes of group
-code a room, an :class:`~convstats_adapters.memory.ids.IdIndex` from ids to places (16
-bytes a room), and, for the strategies that read it, cumulative counts per group at every
-``block``-th place (:attr:`FactTable.checkpoints`, under 2 bytes a room), so that the rooms
-of any window are counted from two rows of them and two short runs of groups.
+counts) and, for each report's grouping (:class:`~convstats.model.Grouping`), its *group*:
+the pair (visibility partition, raw key) it counts for, where the raw key is what
+:func:`convstats_adapters.documents.raw_key` reads of the room for that report (its agent,
+its status facts, its source, its department, its tags). Each grouping is a
+:class:`Facet` of codes and a column of group codes.
+
+The bulk of the rooms, the *base*, is held sorted by time: 8 bytes of time and 1, 2 (or 4)
+bytes of group code a room and a grouping (as few as the groups allow), an
+:class:`~convstats_adapters.memory.ids.IdIndex` from ids to places (16 bytes a room), and,
+for the strategies that read it, cumulative counts per group at every ``block``-th place
+(:attr:`Column.checkpoints`, under 2 bytes a room and a grouping), so that the rooms of any
+window are counted from two rows of them and two short runs of groups.
 
 Changes do not move the base: a removed or changed base room leaves a *void* place (group
-:data:`VOID`, which never counts) and a changed or new room goes to the *overlay*, a small
-table of its own with a dict from keys to slots. When the overlay and the void places grow
-past a share of the base, both are folded into a new base (:meth:`FactTable.compact`).
+:data:`VOID` in every column, which never counts) and a changed or new room goes to the
+*overlay*, a small table of its own with a dict from keys to slots. When the overlay and the
+void places grow past a share of the base, both are folded into a new base
+(:meth:`FactTable.compact`).
 """
 
 from __future__ import annotations
@@ -19,37 +26,47 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left
-from collections import Counter
-from collections.abc import Hashable, Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
 from itertools import pairwise
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
-from convstats.model import Partition, Visibility
-from convstats_adapters.documents import Document, created_ms, partition, served_agent
+from convstats.model import Grouping, Partition, TotalMode, Visibility
+from convstats_adapters import documents as doc
+from convstats_adapters.documents import Document, created_ms, partition
 from convstats_adapters.memory.ids import IdIndex, fingerprint, fingerprints, plain_key
 
 __all__ = [
+    "GROUPINGS",
     "NEVER",
+    "NOWHERE",
     "NO_PARTITION",
-    "UNASSIGNED",
     "UNNAMED",
+    "UNSPECIFIED_ROW",
     "VOID",
     "Codes",
+    "Column",
     "DuplicateRooms",
+    "Facet",
     "FactTable",
+    "Fold",
     "RoomColumns",
 ]
+
+#: Every grouping, in the order a room's groups are listed.
+GROUPINGS: Final = tuple(Grouping)
 
 #: The creation time of a room that never counts: not a dated livechat room. Beyond every
 #: window, since a datetime ends in the year 9999.
 NEVER = 2**63 - 1
 #: The partition code of a room that never counts.
 NO_PARTITION = -1
-#: The agent code of a room without an agent.
-UNASSIGNED = 0
 #: The group of rooms that never count, and of the places of removed base rooms.
 VOID = 0
+#: The rows of every :class:`Fold`: rooms counted apart, and rooms counted nowhere.
+UNSPECIFIED_ROW = 0
+NOWHERE = 1
 
 #: The smallest distance between two checkpoints (a power of two).
 MIN_BLOCK = 1024
@@ -59,6 +76,11 @@ BLOCK_PER_GROUP = 2
 #: The overlay and the void places are folded into the base when they exceed this many, or
 #: a 64th of the base, whichever is more.
 COMPACT_MIN = 4096
+#: Visibilities whose admitted partitions a table remembers.
+_ADMITTED_CACHE = 64
+
+_VOID_KEY: Final = object()  # the raw key of VOID's group, in every facet
+_NUMPY_TYPES: Final = {"B": "uint8", "H": "uint16", "i": "int32"}
 
 
 def numpy_or_none() -> ModuleType | None:
@@ -68,6 +90,11 @@ def numpy_or_none() -> ModuleType | None:
     except ImportError:
         return None
     return numpy
+
+
+def numpy_type(codes: array[int]) -> str:
+    """The numpy dtype of an array of group codes."""
+    return _NUMPY_TYPES[codes.typecode]
 
 
 #: The key of a :class:`DuplicateRooms` that knows only a fingerprint.
@@ -88,34 +115,176 @@ class DuplicateRooms(ValueError):
         self.key = key
 
 
-def _pair(partition_code: int, agent_code: int) -> int:
-    return (partition_code + 1) << 32 | agent_code
+def _pair(partition_code: int, raw_code: int) -> int:
+    return (partition_code + 1) << 32 | raw_code
+
+
+class Facet:
+    """One grouping's numbers: raw keys and groups, in order of appearance, never renumbered.
+
+    Raw code 0 and group :data:`VOID` belong to the rooms that never count.
+    """
+
+    def __init__(self, grouping: Grouping) -> None:
+        self.grouping = grouping
+        #: Raw key by code (what :func:`~convstats_adapters.documents.raw_key` read).
+        self.raw_keys: list[Any] = [_VOID_KEY]
+        self._raw_codes: dict[Any, int] = {_VOID_KEY: 0}
+        #: Per group code, its partition code and raw code.
+        self.group_partition = array("i", [NO_PARTITION])
+        self.group_raw = array("i", [0])
+        # Keyed by one int rather than a pair: a tuple key costs 60 bytes more a group.
+        self._group_codes: dict[int, int] = {_pair(NO_PARTITION, 0): VOID}
+        #: Groups by (partition code, raw key), for rooms read from documents.
+        self._by_key: dict[tuple[int, Any], int] = {}
+        self._folds: dict[TotalMode, Fold] = {}
+
+    @property
+    def groups(self) -> int:
+        """How many groups are numbered, :data:`VOID` included."""
+        return len(self.group_raw)
+
+    def raw(self, key: Any) -> int:
+        """The code of a raw key, numbering a new one."""
+        code = self._raw_codes.get(key)
+        if code is None:
+            code = self._raw_codes[key] = len(self.raw_keys)
+            self.raw_keys.append(key)
+        return code
+
+    def group(self, partition_code: int, raw_code: int) -> int:
+        """The code of the group (partition, raw key), numbering a new one."""
+        pair = _pair(partition_code, raw_code)
+        code = self._group_codes.get(pair)
+        if code is None:
+            code = self._group_codes[pair] = len(self.group_raw)
+            self.group_partition.append(partition_code)
+            self.group_raw.append(raw_code)
+        return code
+
+    def group_of(self, partition_code: int, key: Any) -> int:
+        """The code of the group (partition, raw key), numbering what is new."""
+        pair = (partition_code, key)
+        code = self._by_key.get(pair)
+        if code is None:
+            code = self._by_key[pair] = self.group(partition_code, self.raw(key))
+        return code
+
+    def fold(self, mode: TotalMode) -> Fold:
+        """How this facet's groups become the rows of its report in ``mode``, up to date."""
+        found = self._folds.get(mode)
+        if found is None:
+            found = self._folds[mode] = Fold(self.grouping, mode)
+        found.extend(self)
+        return found
+
+    def nbytes(self) -> int:
+        """Bytes of the code tables (an estimate for the Python objects)."""
+        return (
+            sys.getsizeof(self.raw_keys)
+            + sys.getsizeof(self._raw_codes)
+            + sum(sys.getsizeof(key) for key in self.raw_keys)
+            + sys.getsizeof(self.group_partition)
+            + sys.getsizeof(self.group_raw)
+            + sys.getsizeof(self._group_codes)
+            + sys.getsizeof(self._by_key)
+            + sum(fold.nbytes() for fold in self._folds.values())
+        )
+
+
+class Fold:
+    """Where each group of a facet counts in one reading: its rows and how many times.
+
+    Row :data:`UNSPECIFIED_ROW` holds the rooms counted apart, :data:`NOWHERE` those counted
+    nowhere; the others are the report's rows, keyed by :attr:`rows`. A group places in
+    ``pair_row[i]`` ``pair_times[i]`` times for each ``i`` with ``pair_group[i]`` its code.
+    When every group places once, in its own pair (:attr:`single`), ``pair_row`` is indexed
+    by group.
+    """
+
+    def __init__(self, grouping: Grouping, mode: TotalMode) -> None:
+        self.grouping, self.mode = grouping, mode
+        self.rows: list[Any] = [doc.UNSPECIFIED, None]
+        self._row_codes: dict[Any, int] = {}
+        self.pair_group = array("i")
+        self.pair_row = array("i")
+        self.pair_times = array("i")
+        self.single = True
+        #: The same pairs by group, ``(row, times)``, for counting in pure Python.
+        self.by_group: list[tuple[tuple[int, int], ...]] = []
+        #: Groups of the facet folded so far.
+        self.done = 0
+        self._by_raw: dict[int, tuple[tuple[int, int], ...]] = {}
+        self._row_array: Any = None
+
+    def extend(self, facet: Facet) -> None:
+        """Fold the groups the facet numbered since the last call."""
+        for group in range(self.done, facet.groups):
+            raw = facet.group_raw[group]
+            pairs = self._by_raw.get(raw)
+            if pairs is None:
+                pairs = self._by_raw[raw] = self._placed(facet.raw_keys[raw])
+            if len(pairs) != 1 or pairs[0][1] != 1:
+                self.single = False
+            self.by_group.append(pairs)
+            for row, times in pairs:
+                self.pair_group.append(group)
+                self.pair_row.append(row)
+                self.pair_times.append(times)
+        self.done = facet.groups
+
+    def _placed(self, raw_key: Any) -> tuple[tuple[int, int], ...]:
+        if raw_key is _VOID_KEY:
+            return ((NOWHERE, 1),)
+        placement = doc.rows_of(self.grouping, raw_key, self.mode)
+        if placement is doc.UNSPECIFIED:
+            return ((UNSPECIFIED_ROW, 1),)
+        if not placement:
+            return ((NOWHERE, 1),)
+        return tuple((self._row(key), times) for key, times in placement)
+
+    def _row(self, key: Any) -> int:
+        code = self._row_codes.get(key)
+        if code is None:
+            code = self._row_codes[key] = len(self.rows)
+            self.rows.append(key)
+        return code
+
+    def row_array(self, np: ModuleType) -> Any:
+        """:attr:`rows` as a numpy object array, to pick many keys in one operation."""
+        cached = self._row_array
+        if cached is None or len(cached) != len(self.rows):
+            cached = self._row_array = np.array(self.rows, dtype=object)
+        return cached
+
+    def nbytes(self) -> int:
+        """Bytes of the fold's tables (an estimate for the Python objects)."""
+        return (
+            sys.getsizeof(self.rows)
+            + sys.getsizeof(self._row_codes)
+            + sys.getsizeof(self.pair_group)
+            + sys.getsizeof(self.pair_row)
+            + sys.getsizeof(self.pair_times)
+            + sys.getsizeof(self.by_group)
+            + sys.getsizeof(self._by_raw)
+        )
 
 
 class Codes:
-    """Numbers for agents, partitions and groups, in order of appearance, never renumbered."""
+    """Numbers for partitions (shared) and for each grouping's raw keys and groups."""
 
     def __init__(self) -> None:
-        #: Agent id by code; code 0 is "no agent".
-        self.agent_ids: list[str | None] = [None]
-        self._agent_codes: dict[str | None, int] = {None: UNASSIGNED}
         #: Partition by code, for ``Visibility.admits``.
         self.partitions: list[Partition] = []
         self._partition_codes: dict[Partition, int] = {}
-        #: Per group code, its partition code and agent code; group 0 is :data:`VOID`.
-        self.group_partition = array("i", [NO_PARTITION])
-        self.group_agent = array("i", [UNASSIGNED])
-        # Keyed by one int rather than a pair: a tuple key costs 60 bytes more a group.
-        self._group_codes: dict[int, int] = {_pair(NO_PARTITION, UNASSIGNED): VOID}
-        self._agent_array: Any = None
-
-    def agent(self, agent: str | None) -> int:
-        """The code of an agent id (``None``: no agent), numbering a new one."""
-        code = self._agent_codes.get(agent)
-        if code is None:
-            code = self._agent_codes[agent] = len(self.agent_ids)
-            self.agent_ids.append(agent)
-        return code
+        #: One facet per grouping, in :data:`GROUPINGS` order.
+        self.facets: dict[Grouping, Facet] = {grouping: Facet(grouping) for grouping in GROUPINGS}
+        self._readers = tuple(
+            (doc.raw_key_reader(grouping), self.facets[grouping]) for grouping in GROUPINGS
+        )
+        #: Partition codes by the raw fields they are read from, when those are hashable.
+        self._places: dict[tuple[Any, Any], int] = {}
+        self._admitted: OrderedDict[tuple[Visibility, int], list[bool]] = OrderedDict()
 
     def partition(self, key: Partition) -> int:
         """The code of a partition, numbering a new one."""
@@ -125,71 +294,66 @@ class Codes:
             self.partitions.append(key)
         return code
 
-    def group(self, partition_code: int, agent_code: int) -> int:
-        """The code of the group (partition, agent), numbering a new one."""
-        pair = _pair(partition_code, agent_code)
-        code = self._group_codes.get(pair)
-        if code is None:
-            code = self._group_codes[pair] = len(self.group_agent)
-            self.group_partition.append(partition_code)
-            self.group_agent.append(agent_code)
-        return code
-
-    def agent_id_array(self, np: ModuleType) -> Any:
-        """:attr:`agent_ids` as a numpy object array, to pick many ids in one operation."""
-        cached = self._agent_array
-        if cached is None or len(cached) != len(self.agent_ids):
-            cached = self._agent_array = np.array(self.agent_ids, dtype=object)
-        return cached
-
-    @property
-    def groups(self) -> int:
-        """How many groups are numbered, :data:`VOID` included."""
-        return len(self.group_agent)
-
-    def facts(self, room: Document) -> tuple[int, int]:
-        """A room document's creation time and group (``NEVER, VOID`` when it never counts)."""
+    def facts(self, room: Document) -> tuple[int, tuple[int, ...]]:
+        """A room document's creation time and groups (``NEVER`` and VOIDs when it never counts)."""
         ts = created_ms(room)
         if ts is None:
-            return NEVER, VOID
-        return ts, self.group(self.partition(partition(room)), self.agent(served_agent(room)))
+            return NEVER, _VOIDS
+        place = self._place(room)
+        return ts, tuple([facet.group_of(place, read(room)) for read, facet in self._readers])
 
-    def admitted_groups(self, visibility: Visibility) -> list[bool]:
-        """Per group code, whether ``visibility`` admits its rooms; :data:`VOID` never."""
-        if visibility.restricted:
-            by_partition = [visibility.admits(key) for key in self.partitions]
-            admitted = [by_partition[code] for code in self.group_partition[1:]]
-        else:
-            admitted = [True] * (len(self.group_agent) - 1)
-        return [False, *admitted]
+    def _place(self, room: Document) -> int:
+        ancestors = room.get("departmentAncestors", _VOID_KEY)
+        if type(ancestors) is list:
+            ancestors = tuple(ancestors)
+        fields = (room.get("departmentId", _VOID_KEY), ancestors)
+        try:
+            return self._places[fields]
+        except KeyError:
+            code = self._places[fields] = self.partition(partition(room))
+        except TypeError:  # an array of ancestors: read it each time
+            code = self.partition(partition(room))
+        return code
+
+    def admitted(self, visibility: Visibility) -> list[bool]:
+        """Per partition code, whether ``visibility`` admits its rooms (decided once each)."""
+        if not visibility.restricted:
+            return [True] * len(self.partitions)
+        key = (visibility, len(self.partitions))
+        found = self._admitted.get(key)
+        if found is None:
+            found = self._admitted[key] = [visibility.admits(p) for p in self.partitions]
+            while len(self._admitted) > _ADMITTED_CACHE:
+                self._admitted.popitem(last=False)
+        return found
 
     def nbytes(self) -> int:
         """Bytes of the code tables (an estimate for the Python objects)."""
         return (
-            sys.getsizeof(self.agent_ids)
-            + sys.getsizeof(self._agent_codes)
-            + sum(sys.getsizeof(agent) for agent in self.agent_ids)
-            + sys.getsizeof(self.partitions)
+            sys.getsizeof(self.partitions)
             + sys.getsizeof(self._partition_codes)
-            + sys.getsizeof(self.group_partition)
-            + sys.getsizeof(self.group_agent)
-            + sys.getsizeof(self._group_codes)
+            + sys.getsizeof(self._places)
+            + sum(facet.nbytes() for facet in self.facets.values())
         )
 
 
+_VOIDS: Final = (VOID,) * len(GROUPINGS)
+
+
 class RoomColumns:
-    """Rooms gathered for a bulk build, in arrival order: id, creation time and group.
+    """Rooms gathered for a bulk build, in arrival order: id, creation time and groups.
 
     A string id is kept as its :func:`~convstats_adapters.memory.ids.fingerprint` (and, with
     ``keep_names``, by reference, to name a duplicate); any other key exactly, in
-    :attr:`others`.
+    :attr:`others`. ``groups`` holds each room's group codes in :data:`GROUPINGS` order, one
+    room after the other (row ``r``'s group in grouping ``k`` at ``r * len(GROUPINGS) + k``).
     """
 
     def __init__(self, *, keep_names: bool = False) -> None:
         self.first = array("q")
         self.second = array("i")
         self.ts = array("q")
-        self.group = array("i")
+        self.groups = array("i")
         #: Non-string keys, by the row they came in at.
         self.others: dict[Hashable, int] = {}
         self.names: list[str | None] | None = [] if keep_names else None
@@ -199,7 +363,7 @@ class RoomColumns:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def add(self, key: Hashable, ts: int, group: int) -> None:
+    def add(self, key: Hashable, ts: int, groups: Sequence[int]) -> None:
         """Append one room; a duplicate key is refused when the table is built."""
         key = plain_key(key)
         row = len(self.ts)
@@ -218,21 +382,38 @@ class RoomColumns:
         self.first.append(one)
         self.second.append(two)
         self.ts.append(ts)
-        self.group.append(group)
+        self.groups.extend(groups)
         if self.names is not None:
             self.names.append(key)
 
     def extend_strings(
-        self, keys: list[str], ts: array[int], group: array[int], np: ModuleType | None
+        self, keys: list[str], ts: array[int], groups: array[int], np: ModuleType | None
     ) -> None:
-        """Append rooms whose ids are all plain strings, their columns given as arrays."""
+        """Append rooms whose ids are all plain strings, their columns given as arrays.
+
+        ``groups`` is laid out as :attr:`groups` is.
+        """
         one, two = fingerprints(keys, np)
         self.first.extend(one)
         self.second.extend(two)
         self.ts.extend(ts)
-        self.group.extend(group)
+        self.groups.extend(groups)
         if self.names is not None:
             self.names.extend(keys)
+
+    def extend(self, other: RoomColumns, offset: int) -> list[DuplicateRooms]:
+        """Append ``other``'s rooms after these (``offset`` rows); return repeated keys."""
+        repeats = []
+        self.first.extend(other.first)
+        self.second.extend(other.second)
+        self.ts.extend(other.ts)
+        self.groups.extend(other.groups)
+        for key, row in other.others.items():
+            if key in self.others:
+                repeats.append(DuplicateRooms((-1, row), key))
+            else:
+                self.others[key] = offset + row
+        return repeats
 
     def name(self, row: int) -> Hashable:
         """The key of ``row``, or :data:`UNNAMED` when only its fingerprint is kept."""
@@ -243,11 +424,33 @@ class RoomColumns:
         return UNNAMED if name is None else name
 
 
+class Column:
+    """One grouping's group codes of the base and of the overlay, and its checkpoints.
+
+    ``checkpoints`` holds per-group counts of the base places before ``k * block``, row ``k``
+    of width ``width``; ``None`` unless the table is indexed.
+    """
+
+    def __init__(self, indexed: bool) -> None:
+        self.base: array[int] = array("B")
+        self.extra = array("i")
+        self.checkpoints: array[int] | None = array("i") if indexed else None
+        self.block = MIN_BLOCK
+        self.width = 0
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes of the column's arrays and of its checkpoints."""
+        sizes = {"columns": sys.getsizeof(self.base) + sys.getsizeof(self.extra)}
+        if self.checkpoints is not None:
+            sizes["index"] = sys.getsizeof(self.checkpoints)
+        return sizes
+
+
 class FactTable:
-    """The rooms' facts: a time-sorted base, an id index, checkpoints and an overlay.
+    """The rooms' facts: a time-sorted base, an id index, a column a grouping, an overlay.
 
     Every change goes through :meth:`load`, :meth:`put`, :meth:`remove` and
-    :meth:`set_agent`, which keep the base, its checkpoints (when ``indexed``) and the
+    :meth:`set_served_by`, which keep the base, its checkpoints (when ``indexed``) and the
     overlay consistent. Keys are what :func:`convstats_adapters.documents.id_key` makes.
     """
 
@@ -256,18 +459,12 @@ class FactTable:
         self.codes = Codes()
         # -- the base, sorted by creation time
         self.base_ts = array("q")
-        self.base_group = array("H")
         self.ids = IdIndex.empty()
-        #: Base places whose room was removed or changed (their group is now VOID).
+        #: Base places whose room was removed or changed (their groups are now VOID).
         self.void: set[int] = set()
-        #: Per-group counts of the base places before ``k * block``, row ``k`` of width
-        #: ``checkpoint_groups``; ``None`` unless ``indexed``.
-        self.checkpoints: array[int] | None = array("i") if indexed else None
-        self.block = MIN_BLOCK
-        self.checkpoint_groups = 0
+        self.columns: dict[Grouping, Column] = {grouping: Column(indexed) for grouping in GROUPINGS}
         # -- the overlay
         self.extra_ts = array("q")
-        self.extra_group = array("i")
         self.extra_slots: dict[Hashable, int] = {}
         self._extra_free: list[int] = []
 
@@ -293,8 +490,8 @@ class FactTable:
         columns = RoomColumns(keep_names=True)
         facts, add = self.codes.facts, columns.add
         for key, room in rooms:
-            ts, group = facts(room)
-            add(key, ts, group)
+            ts, groups = facts(room)
+            add(key, ts, groups)
         self.load_columns(columns)
 
     def load_columns(self, columns: RoomColumns) -> None:
@@ -313,17 +510,10 @@ class FactTable:
         else:
             merged = self._live_columns()
             held = len(merged)
-            merged.first.extend(new.first)
-            merged.second.extend(new.second)
-            merged.ts.extend(new.ts)
-            merged.group.extend(new.group)
-            for key, row in new.others.items():
-                if key in merged.others:
-                    repeats.append(DuplicateRooms((-1, row), key))
-                else:
-                    merged.others[key] = held + row
+            repeats += merged.extend(new, held)
+        widths = [facet.groups for facet in self.codes.facets.values()]
         try:
-            built = _build(merged, self.codes.groups, self.indexed, bool(repeats))
+            built = _build(merged, widths, self.indexed, bool(repeats))
         except DuplicateRooms as error:
             first, second = error.rows
             repeats.append(DuplicateRooms((max(first - held, -1), second - held)))
@@ -332,33 +522,38 @@ class FactTable:
             found = min(repeats, key=lambda repeat: repeat.rows[1])
             key = found.key if found.key is not UNNAMED else new.name(found.rows[1])
             raise DuplicateRooms(found.rows, key)
-        (
-            self.base_ts,
-            self.base_group,
-            self.ids,
-            self.checkpoints,
-            self.block,
-            self.checkpoint_groups,
-        ) = built
+        self.base_ts, self.ids, facet_columns = built
+        for column, (base, checkpoints, block, width) in zip(
+            self.columns.values(), facet_columns, strict=True
+        ):
+            column.base, column.checkpoints, column.block, column.width = (
+                base,
+                checkpoints,
+                block,
+                width,
+            )
+            column.extra = array("i")
         self.void = set()
-        self.extra_ts, self.extra_group = array("q"), array("i")
+        self.extra_ts = array("q")
         self.extra_slots, self._extra_free = {}, []
 
     def _live_columns(self) -> RoomColumns:
         """Every room held, as columns: the live base places, then the overlay."""
         live = RoomColumns()
-        base_ts, base_group, void = self.base_ts, self.base_group, self.void
+        base_ts, void = self.base_ts, self.void
+        bases = [column.base for column in self.columns.values()]
         for one, two, place in self.ids.entries():
             if place not in void:
                 live.first.append(one)
                 live.second.append(two)
                 live.ts.append(base_ts[place])
-                live.group.append(base_group[place])
+                live.groups.extend([base[place] for base in bases])
         for key, place in self.ids.others.items():
             if place not in void:
-                live.add(key, base_ts[place], base_group[place])
+                live.add(key, base_ts[place], [base[place] for base in bases])
+        extras = [column.extra for column in self.columns.values()]
         for key, slot in self.extra_slots.items():
-            live.add(key, self.extra_ts[slot], self.extra_group[slot])
+            live.add(key, self.extra_ts[slot], [extra[slot] for extra in extras])
         return live
 
     # -- changes ---------------------------------------------------------------------------
@@ -374,7 +569,9 @@ class FactTable:
         key = plain_key(key)
         slot = self.extra_slots.pop(key, None)
         if slot is not None:
-            self.extra_ts[slot], self.extra_group[slot] = NEVER, VOID
+            self.extra_ts[slot] = NEVER
+            for column in self.columns.values():
+                column.extra[slot] = VOID
             self._extra_free.append(slot)
             return True
         place = self._base_place(key)
@@ -384,53 +581,72 @@ class FactTable:
         self._maybe_compact()
         return True
 
-    def set_agent(self, key: Hashable, agent: str | None) -> None:
-        """Make the room under ``key`` count for ``agent`` (``None``: no agent).
+    def set_served_by(self, key: Hashable, served_by: Any) -> None:
+        """Make the room under ``key`` have ``served_by`` as its ``servedBy`` (``ABSENT``: none).
 
-        Raises :class:`KeyError` when no room is held under ``key``.
+        Its agent and its status facts change; nothing else of it does. Raises
+        :class:`KeyError` when no room is held under ``key``.
         """
         key = plain_key(key)
-        codes = self.codes
         slot = self.extra_slots.get(key)
         if slot is not None:
-            group = self.extra_group[slot]
-            if group != VOID:
-                self.extra_group[slot] = codes.group(
-                    codes.group_partition[group], codes.agent(agent)
-                )
+            groups = [column.extra[slot] for column in self.columns.values()]
+            if groups[0] != VOID:
+                changed = self._served(groups, served_by)
+                for column, group in zip(self.columns.values(), changed, strict=True):
+                    column.extra[slot] = group
             return
         place = self._base_place(key)
         if place is None:
             raise KeyError(key)
-        group = self.base_group[place]
-        if group == VOID:
+        groups = [column.base[place] for column in self.columns.values()]
+        if groups[0] == VOID:
             return  # a room that never counts keeps never counting
         ts = self.base_ts[place]
         self._void(place)
-        self._add_extra(key, ts, codes.group(codes.group_partition[group], codes.agent(agent)))
+        self._add_extra(key, ts, self._served(groups, served_by))
 
-    def _add_extra(self, key: Hashable, ts: int, group: int) -> None:
+    def _served(self, groups: Sequence[int], served_by: Any) -> tuple[int, ...]:
+        changed = []
+        for facet, group in zip(self.codes.facets.values(), groups, strict=True):
+            raw: Any
+            if facet.grouping is Grouping.AGENT:
+                raw = doc.served_agent({"servedBy": served_by})
+            elif facet.grouping is Grouping.STATUS:
+                raw = doc.with_served_by(facet.raw_keys[facet.group_raw[group]], served_by)
+            else:
+                changed.append(group)
+                continue
+            changed.append(facet.group(facet.group_partition[group], facet.raw(raw)))
+        return tuple(changed)
+
+    def _add_extra(self, key: Hashable, ts: int, groups: Sequence[int]) -> None:
+        columns = self.columns.values()
         if self._extra_free:
             slot = self._extra_free.pop()
-            self.extra_ts[slot], self.extra_group[slot] = ts, group
+            self.extra_ts[slot] = ts
+            for column, group in zip(columns, groups, strict=True):
+                column.extra[slot] = group
         else:
             slot = len(self.extra_ts)
             self.extra_ts.append(ts)
-            self.extra_group.append(group)
+            for column, group in zip(columns, groups, strict=True):
+                column.extra.append(group)
         self.extra_slots[key] = slot
         self._maybe_compact()
 
     def _void(self, place: int) -> None:
-        group = self.base_group[place]
         self.void.add(place)
-        if group == VOID:
-            return
-        self.base_group[place] = VOID
-        checkpoints = self.checkpoints
-        if checkpoints is not None:
-            width = self.checkpoint_groups
-            for row in range(place // self.block + 1, len(checkpoints) // width):
-                checkpoints[row * width + group] -= 1
+        for column in self.columns.values():
+            group = column.base[place]
+            if group == VOID:
+                continue
+            column.base[place] = VOID
+            checkpoints = column.checkpoints
+            if checkpoints is not None:
+                width = column.width
+                for row in range(place // column.block + 1, len(checkpoints) // width):
+                    checkpoints[row * width + group] -= 1
 
     def _maybe_compact(self) -> None:
         changed = len(self.extra_slots) + len(self._extra_free) + len(self.void)
@@ -439,57 +655,58 @@ class FactTable:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def admitted(self, visibility: Visibility) -> list[bool]:
-        """Per partition code, whether ``visibility`` admits its rooms (one decision each)."""
-        if not visibility.restricted:
-            return [True] * len(self.codes.partitions)
-        return [visibility.admits(key) for key in self.codes.partitions]
-
-    def facts(self) -> dict[Hashable, tuple[int, str | None, Partition | None]]:
-        """Every room's creation time, agent and partition, by key (a diagnostic for tests).
+    def facts(self) -> dict[Hashable, tuple[int, Partition | None, tuple[Any, ...] | None]]:
+        """Every room's creation time, partition and raw keys, by key (a diagnostic for tests).
 
         A string id is named by ``("<fingerprint>", first, second)``, its fingerprint; a room
         that never counts has ``(NEVER, None, None)``.
         """
         codes = self.codes
+        facets = list(codes.facets.values())
 
-        def fact(ts: int, group: int) -> tuple[int, str | None, Partition | None]:
-            if group == VOID:
+        def fact(ts: int, groups: Sequence[int]) -> tuple[int, Partition | None, Any]:
+            if groups[0] == VOID:
                 return NEVER, None, None
-            agent = codes.agent_ids[codes.group_agent[group]]
-            return ts, agent, codes.partitions[codes.group_partition[group]]
+            partition_code = facets[0].group_partition[groups[0]]
+            raw = tuple(
+                facet.raw_keys[facet.group_raw[group]]
+                for facet, group in zip(facets, groups, strict=True)
+            )
+            return ts, codes.partitions[partition_code], raw
 
-        found: dict[Hashable, tuple[int, str | None, Partition | None]] = {}
+        bases = [column.base for column in self.columns.values()]
+        extras = [column.extra for column in self.columns.values()]
+        found: dict[Hashable, tuple[int, Partition | None, Any]] = {}
         for one, two, place in self.ids.entries():
             if place not in self.void:
-                found["<fingerprint>", one, two] = fact(self.base_ts[place], self.base_group[place])
+                groups = [base[place] for base in bases]
+                found["<fingerprint>", one, two] = fact(self.base_ts[place], groups)
         for key, place in self.ids.others.items():
             if place not in self.void:
-                found[key] = fact(self.base_ts[place], self.base_group[place])
+                found[key] = fact(self.base_ts[place], [base[place] for base in bases])
         for key, slot in self.extra_slots.items():
             name = ("<fingerprint>", *fingerprint(key)) if type(key) is str else key
-            found[name] = fact(self.extra_ts[slot], self.extra_group[slot])
+            found[name] = fact(self.extra_ts[slot], [extra[slot] for extra in extras])
         return found
 
     def footprint(self) -> dict[str, int]:
         """Bytes of the columns, of the checkpoints, of the id look-up, and of the codes."""
         sizes = {
-            "columns": sys.getsizeof(self.base_ts)
-            + sys.getsizeof(self.base_group)
-            + sys.getsizeof(self.extra_ts)
-            + sys.getsizeof(self.extra_group),
+            "columns": sys.getsizeof(self.base_ts) + sys.getsizeof(self.extra_ts),
             "codes": self.codes.nbytes(),
             "id map": self.ids.nbytes()
             + sys.getsizeof(self.void)
             + sys.getsizeof(self.extra_slots)
             + sys.getsizeof(self._extra_free),
         }
-        if self.checkpoints is not None:
-            sizes["index"] = sys.getsizeof(self.checkpoints)
+        for column in self.columns.values():
+            for part, size in column.nbytes().items():
+                sizes[part] = sizes.get(part, 0) + size
         return sizes
 
 
-_Built = tuple["array[int]", "array[int]", IdIndex, "array[int] | None", int, int]
+_FacetBuilt = tuple["array[int]", "array[int] | None", int, int]
+_Built = tuple["array[int]", IdIndex, list[_FacetBuilt]]
 
 
 def _block_for(groups: int) -> int:
@@ -499,19 +716,25 @@ def _block_for(groups: int) -> int:
     return block
 
 
-def _build(columns: RoomColumns, groups: int, indexed: bool, checking: bool = False) -> _Built:
-    """Sort ``columns`` by time into a base: columns, id index and checkpoints.
+def _typecode(groups: int) -> str:
+    """The narrowest array type for group codes below ``groups``."""
+    if groups <= 0x100:
+        return "B"
+    return "H" if groups <= 0x10000 else "i"
+
+
+def _build(
+    columns: RoomColumns, widths: Sequence[int], indexed: bool, checking: bool = False
+) -> _Built:
+    """Sort ``columns`` by time into a base: times, id index, and each grouping's column.
 
     Raises :class:`DuplicateRooms` for the repeated string id that came in first (by the
     row of its repeat); ``checking`` stops after that check.
     """
     np = numpy_or_none()
-    block = _block_for(groups)
-    # Two bytes a group code while they fit.
-    code = "H" if groups <= 0xFFFF else "i"
     if np is None:
-        return _build_python(columns, groups, indexed and not checking, block, code)
-    return _build_numpy(np, columns, groups, indexed and not checking, block, code)
+        return _build_python(columns, widths, indexed and not checking)
+    return _build_numpy(np, columns, widths, indexed and not checking)
 
 
 def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
@@ -523,22 +746,25 @@ def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
 
 
 def _build_numpy(
-    np: ModuleType, columns: RoomColumns, groups: int, indexed: bool, block: int, code: str
+    np: ModuleType, columns: RoomColumns, widths: Sequence[int], indexed: bool
 ) -> _Built:
     size = len(columns)
     if not size:
-        empty = IdIndex.empty()
-        checkpoints = array("i", [0]) * groups if indexed else None
-        return array("q"), array(code), empty, checkpoints, block, groups
+        empty = [
+            (
+                array(_typecode(width)),
+                array("i", [0]) * width if indexed else None,
+                _block_for(width),
+                width,
+            )
+            for width in widths
+        ]
+        return array("q"), IdIndex.empty(), empty
     ts = np.frombuffer(columns.ts, dtype=np.int64)
     order = np.argsort(ts, kind="stable")
     base_ts = _machine(np, ts[order], "q")
-    sorted_groups = np.frombuffer(columns.group, dtype=np.int32)[order]
-    sorted_groups = sorted_groups.astype(np.uint16 if code == "H" else np.int32)
-    base_group = _machine(np, sorted_groups, code)
     place = np.empty(size, dtype=np.int32)
     place[order] = np.arange(size, dtype=np.int32)
-    del order
 
     strings = np.ones(size, dtype=bool)
     if columns.others:
@@ -569,25 +795,29 @@ def _build_numpy(
     )
     del first, second, rows, place
 
-    checkpoints = None
-    if indexed:
-        blocks = size // block
-        counts = np.zeros((blocks + 1, groups), dtype=np.int32)
-        # Block by block: one pass of n int64 codes would cost 8 bytes a room for a moment.
-        for row in range(blocks):
-            found = np.bincount(sorted_groups[row * block : (row + 1) * block], minlength=groups)
-            np.add(counts[row], found, out=counts[row + 1])
-        checkpoints = _machine(np, counts.reshape(-1), "i")
-    return base_ts, base_group, ids, checkpoints, block, groups
+    built = []
+    every = np.frombuffer(columns.groups, dtype=np.int32).reshape(size, len(widths))
+    for at, width in enumerate(widths):
+        code = _typecode(width)
+        sorted_groups = every[order, at].astype(_NUMPY_TYPES[code])
+        block = _block_for(width)
+        checkpoints = None
+        if indexed:
+            blocks = size // block
+            counts = np.zeros((blocks + 1, width), dtype=np.int32)
+            # Block by block: one pass of n int64 codes would cost 8 bytes a room for a moment.
+            for row in range(blocks):
+                found = np.bincount(sorted_groups[row * block : (row + 1) * block], minlength=width)
+                np.add(counts[row], found, out=counts[row + 1])
+            checkpoints = _machine(np, counts.reshape(-1), "i")
+        built.append((_machine(np, sorted_groups, code), checkpoints, block, width))
+    return base_ts, ids, built
 
 
-def _build_python(
-    columns: RoomColumns, groups: int, indexed: bool, block: int, code: str
-) -> _Built:
-    ts, group = columns.ts, columns.group
+def _build_python(columns: RoomColumns, widths: Sequence[int], indexed: bool) -> _Built:
+    ts = columns.ts
     order = sorted(range(len(ts)), key=ts.__getitem__)
     base_ts = array("q", [ts[row] for row in order])
-    base_group = array(code, [group[row] for row in order])
     place = [0] * len(order)
     for at, row in enumerate(order):
         place[row] = at
@@ -611,30 +841,36 @@ def _build_python(
         array("i", [place[entry[2]] for entry in entries]),
         {key: place[row] for key, row in columns.others.items()},
     )
-    checkpoints = None
-    if indexed:
-        checkpoints = array("i")
-        running = [0] * groups
-        for at, code_of in enumerate(base_group):
-            if at % block == 0:
+    built = []
+    groups, stride = columns.groups, len(widths)
+    for at, width in enumerate(widths):
+        base = array(_typecode(width), [groups[row * stride + at] for row in order])
+        block = _block_for(width)
+        checkpoints = None
+        if indexed:
+            checkpoints = array("i")
+            running = [0] * width
+            for at, group in enumerate(base):
+                if at % block == 0:
+                    checkpoints.extend(running)
+                running[group] += 1
+            if len(base) % block == 0:
                 checkpoints.extend(running)
-            running[code_of] += 1
-        if len(base_group) % block == 0:
-            checkpoints.extend(running)
-    return base_ts, base_group, ids, checkpoints, block, groups
+        built.append((base, checkpoints, block, width))
+    return base_ts, ids, built
 
 
-def window_groups_python(table: FactTable, start: int, end: int) -> Counter[int]:
-    """Per group, the base rooms created in ``[start, end)``, read from the checkpoints."""
-    base_ts, base_group = table.base_ts, table.base_group
+def window_groups_python(table: FactTable, column: Column, start: int, end: int) -> Counter[int]:
+    """Per group of ``column``, the base rooms created in ``[start, end)``, from checkpoints."""
+    base_ts, base = table.base_ts, column.base
     low, high = bisect_left(base_ts, start), bisect_left(base_ts, end)
-    checkpoints = table.checkpoints
-    block, width = table.block, table.checkpoint_groups
+    checkpoints = column.checkpoints
+    block, width = column.block, column.width
     if checkpoints is None or high - low <= block:
-        return Counter(base_group[low:high])
+        return Counter(base[low:high])
     first_row, last_row = -(-low // block), high // block
-    found: Counter[int] = Counter(base_group[low : first_row * block])
-    found.update(base_group[last_row * block : high])
+    found: Counter[int] = Counter(base[low : first_row * block])
+    found.update(base[last_row * block : high])
     last, first = last_row * width, first_row * width
     for group in range(width):
         between = checkpoints[last + group] - checkpoints[first + group]
