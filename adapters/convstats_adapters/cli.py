@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -420,7 +421,7 @@ def _report(
 def _wants_json(argv: Sequence[str]) -> bool:
     return any(
         (arg == "--format" and following == "json") or arg == "--format=json"
-        for arg, following in zip(argv, [*argv[1:], ""], strict=True)
+        for arg, following in itertools.pairwise([*argv, ""])
     )
 
 
