@@ -1,4 +1,4 @@
-"""The package as others install it: the editable install's paths, seen by type checkers."""
+"""The package as others get it: its editable install, its sdist and its index page."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -232,3 +233,72 @@ def test_the_link_tree_never_replaces_what_it_did_not_make(tmp_path, name):
     with pytest.raises(FileExistsError, match=rf"{name}\b.* is not a link"):
         _link_tree(tree, {"convstats": tmp_path})
     assert (tree / name).is_dir()
+
+
+def test_the_sdist_holds_the_docs_and_what_the_readme_shows(tmp_path):
+    """The source distribution has docs/, the sample and the code, and no local leftovers."""
+    with tarfile.open(_build("sdist", tmp_path)) as archive:
+        members = {name.partition("/")[2] for name in archive.getnames()}
+    assert {
+        "README.md",
+        "LICENSE",
+        "pyproject.toml",
+        "docs/behaviour.md",
+        "docs/dashboard.png",
+        "benchmarks/README.md",
+        "examples/sample/rocketchat_room.json",
+        "convstats/__init__.py",
+        "adapters/convstats_adapters/__init__.py",
+    } <= members
+    assert {path for _, path, _ in _readme_links() if path} <= members
+    assert not {name for name in members if name.startswith((".coverage", ".venv/"))}
+
+
+REPOSITORY = "https://github.com/convstats/convstats"
+#: Where the README's links and images may point into the repository, on its index page too.
+_REPOSITORY_PREFIXES = (f"{REPOSITORY}/blob/main/", f"{REPOSITORY}/tree/main/")
+_IMAGE_PREFIX = "https://raw.githubusercontent.com/convstats/convstats/main/"
+_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings."""
+    headings = re.findall(r"^#+ (.+)$", markdown, flags=re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def _readme_links() -> list[tuple[str, str | None, str]]:
+    """Each link of the README: its target, the repository file it names (or None), its anchor."""
+    links = []
+    for target in _LINK.findall((ROOT / "README.md").read_text(encoding="utf-8")):
+        address, _, anchor = target.partition("#")
+        path = None
+        for prefix in (*_REPOSITORY_PREFIXES, _IMAGE_PREFIX):
+            if address.startswith(prefix):
+                path = address.removeprefix(prefix)
+        links.append((target, path, anchor))
+    return links
+
+
+def test_readme_links_work_on_the_package_index_page():
+    """Every link and image is absolute or an anchor of the page, and each one resolves.
+
+    The README is also the package's page on PyPI, where a relative address leads nowhere:
+    files of the repository are linked on GitHub, and must exist here, with their anchors.
+    """
+    readme_anchors = _anchors((ROOT / "README.md").read_text(encoding="utf-8"))
+    links = _readme_links()
+    assert links
+    for target, path, anchor in links:
+        if target.startswith("#"):
+            assert anchor in readme_anchors, target
+            continue
+        assert target.startswith("https://"), f"{target}: relative, broken on the index page"
+        if not target.startswith((REPOSITORY, _IMAGE_PREFIX)):
+            continue
+        assert path is not None, f"{target}: not a file of the main branch"
+        assert (ROOT / path).exists(), target
+        if anchor:
+            assert anchor in _anchors((ROOT / path).read_text(encoding="utf-8")), target
+    images = [path for target, path, _ in links if target.startswith(_IMAGE_PREFIX)]
+    assert images == ["docs/dashboard.png"]
