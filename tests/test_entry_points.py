@@ -21,11 +21,12 @@ ENTRY_POINTS = {
     "console script": [SCRIPT or "convstats"],
     "python -m convstats": [sys.executable, "-m", "convstats"],
 }
-SUBCOMMANDS = ["conversations-by-agent", "serve"]
+SUBCOMMANDS = ["conversations-by-agent", "serve", "export"]
 #: The arguments each subcommand needs, so that an unknown option is the only fault left.
 COMPLETE = {
     "conversations-by-agent": ["--data", "d", "--start", "2024-03-01", "--end", "2024-04-01"],
     "serve": ["--data", "d"],
+    "export": ["--mongo", "mongodb://127.0.0.1:1/rocketchat", "--out", "d"],
 }
 
 

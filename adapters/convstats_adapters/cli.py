@@ -38,7 +38,7 @@ from convstats.model import MonitorRule, Report, TimeWindow, TotalMode
 from convstats.ports import Authority, Workspace
 from convstats.report import ConversationsByAgent
 from convstats.sorting import Sort, parse_sort
-from convstats_adapters import files, serve
+from convstats_adapters import export, files, serve
 
 __all__ = ["main", "run"]
 
@@ -189,7 +189,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         "csv: agent_id,label,value rows (default: table)",
     )
     served = serve.add_command(commands, parents=[workspace])
-    return parser, {"conversations-by-agent": report, "serve": served}
+    exported = export.add_command(commands)
+    return parser, {"conversations-by-agent": report, "serve": served, "export": exported}
 
 
 def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) -> None:
@@ -209,6 +210,7 @@ class _Progress:
 
     stream: TextIO
     clock: Callable[[], float]
+    verb: str = "reading"
     _shown_at: float = attrs.field(init=False)
     _last_call: float = attrs.field(init=False)
     _collection: str | None = attrs.field(init=False, default=None)
@@ -228,7 +230,7 @@ class _Progress:
             return
         elapsed = now - self._collection_start
         rate = f", {documents / elapsed:,.0f}/s" if elapsed > 0 else ""
-        self.stream.write(f"\r\x1b[Kconvstats: reading {collection}: {documents:,}{rate}")
+        self.stream.write(f"\r\x1b[Kconvstats: {self.verb} {collection}: {documents:,}{rate}")
         self.stream.flush()
         self._shown_at, self._visible = now, True
 
@@ -264,6 +266,39 @@ def _open_store(args: argparse.Namespace, progress: _Progress | None) -> Iterato
         raise _UsageError(f"--mongo/--database: {error}") from None
     with store:
         yield store
+
+
+def _export(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    err: TextIO,
+    clock: Callable[[], float],
+) -> int:
+    if args.out == "":  # Path("") is the current directory, which nobody means by it
+        raise _UsageError("argument --out: an empty path", parser)
+    from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
+
+    try:
+        store = MongoStore(args.mongo, database=args.database)
+    except ValueError as error:  # a malformed URI or no database to read
+        raise _UsageError(f"--mongo/--database: {error}", parser) from None
+    progress = _Progress(err, clock, verb="writing") if err.isatty() else None
+    with store:
+        try:
+            written = export.export_workspace(
+                store,
+                args.out,
+                compress=args.gzip,
+                with_login_tokens=args.with_login_tokens,
+                replace=args.force,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
+    for exported in written:
+        print(f"convstats: wrote {exported.documents:,} documents to {exported.path}", file=err)
+    return EXIT_OK
 
 
 def _exit_status(status: int) -> int:
@@ -455,6 +490,8 @@ def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) 
         _check_options(args, commands[args.command])
         if args.command == "serve":
             return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
+        if args.command == "export":
+            return _export(args, commands["export"], err, clock)
         sort, window = _request(args)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
         text = _output(_report(args, sort, window, progress), args.format)
