@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -37,7 +38,7 @@ from convstats.http import Query, check_request, error_response, json_value, rep
 from convstats.model import ABSENT, Grouping, MonitorRule, Ranked, Report, TotalMode
 from convstats.ports import Authority, Directory, RoomStore, Workspace
 from convstats.report import Conversations
-from convstats_adapters import files, serve
+from convstats_adapters import export, files, serve
 
 __all__ = ["main", "run"]
 
@@ -195,6 +196,7 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         for name, grouping in REPORT_COMMANDS.items()
     }
     parsers["serve"] = serve.add_command(commands, parents=[workspace])
+    parsers["export"] = export.add_command(commands)
     return parser, parsers
 
 
@@ -264,6 +266,7 @@ class _Progress:
 
     stream: TextIO
     clock: Callable[[], float]
+    verb: str = "reading"
     _shown_at: float = attrs.field(init=False)
     _last_call: float = attrs.field(init=False)
     _collection: str | None = attrs.field(init=False, default=None)
@@ -283,7 +286,7 @@ class _Progress:
             return
         elapsed = now - self._collection_start
         rate = f", {documents / elapsed:,.0f}/s" if elapsed > 0 else ""
-        self.stream.write(f"\r\x1b[Kconvstats: reading {collection}: {documents:,}{rate}")
+        self.stream.write(f"\r\x1b[Kconvstats: {self.verb} {collection}: {documents:,}{rate}")
         self.stream.flush()
         self._shown_at, self._visible = now, True
 
@@ -360,6 +363,39 @@ def _mongo_store(args: argparse.Namespace) -> Iterator[Workspace]:
         raise _UsageError(f"--mongo/--database: {error}") from None
     with store:
         yield store
+
+
+def _export(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    err: TextIO,
+    clock: Callable[[], float],
+) -> int:
+    if args.out == "":  # Path("") is the current directory, which nobody means by it
+        raise _UsageError("argument --out: an empty path", parser)
+    from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
+
+    try:
+        store = MongoStore(args.mongo, database=args.database)
+    except ValueError as error:  # a malformed URI or no database to read
+        raise _UsageError(f"--mongo/--database: {error}", parser) from None
+    progress = _Progress(err, clock, verb="writing") if err.isatty() else None
+    with store:
+        try:
+            written = export.export_workspace(
+                store,
+                args.out,
+                compress=args.gzip,
+                with_login_tokens=args.with_login_tokens,
+                replace=args.force,
+                progress=progress,
+            )
+        finally:
+            if progress is not None:
+                progress.finish()
+    for exported in written:
+        print(f"convstats: wrote {exported.documents:,} documents to {exported.path}", file=err)
+    return EXIT_OK
 
 
 def _exit_status(status: int) -> int:
@@ -592,7 +628,7 @@ def _report(args: argparse.Namespace, progress: _Progress | None) -> Report:
 def _wants_json(argv: Sequence[str]) -> bool:
     return any(
         (arg == "--format" and following == "json") or arg == "--format=json"
-        for arg, following in zip(argv, [*argv[1:], ""], strict=True)
+        for arg, following in itertools.pairwise([*argv, ""])
     )
 
 
@@ -626,6 +662,8 @@ def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) 
         _check_options(args, commands[args.command])
         if args.command == "serve":
             return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
+        if args.command == "export":
+            return _export(args, commands["export"], err, clock)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
         text = _output(_report(args, progress), args.format)
     except _UsageError as error:

@@ -6,6 +6,7 @@ Needs the ``mongo`` extra (``pip install 'convstats[mongo]'``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -48,6 +49,7 @@ from convstats_adapters.documents import (
 try:
     import pymongo
     from bson import ObjectId
+    from bson.codec_options import DatetimeConversion
     from bson.errors import BSONError
     from pymongo import MongoClient, common
     from pymongo.collection import Collection as MongoCollection
@@ -514,6 +516,49 @@ class MongoStore:
         projection = dict.fromkeys(fields, 1)
         with self._translated(f"find on {name}"):
             return self._collection(name).find_one(query, projection, max_time_ms=self.max_time_ms)
+
+    # -- streaming -----------------------------------------------------------------------------
+
+    def documents(
+        self, collection: str, fields: Collection[str], *, batch_size: int = 1000
+    ) -> Iterator[Document]:
+        """Every document of ``collection``, holding only ``fields`` (and ``_id``), streamed.
+
+        ``fields`` are projected on the server (dotted paths reach into documents and
+        arrays), so nothing else of a document leaves it. The documents come from one cursor
+        in batches of ``batch_size``, and each batch is one call bounded as every call of the
+        store is (``max_time_ms`` on the client's side, failures raised as
+        :class:`~convstats.errors.StorageError`): a collection of any size streams in
+        constant memory, and a server that stalls ends the stream within the bound. The
+        server counts the whole cursor's work against ``max_time_ms``. Dates beyond Python's
+        years come as ``bson.DatetimeMS`` (from a ``MongoClient``; a stand-in such as
+        mongomock decodes them its own way).
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive number, got {batch_size!r}")
+        action = f"find on {collection}"
+        source = self._collection(collection)
+        if isinstance(self._client, MongoClient):
+            auto = source.codec_options.with_options(
+                datetime_conversion=DatetimeConversion.DATETIME_AUTO
+            )
+            source = source.with_options(codec_options=auto)
+        projection = dict.fromkeys(fields, 1)
+        cursor = source.find({}, projection, batch_size=batch_size, max_time_ms=self.max_time_ms)
+        try:
+            while True:
+                # One round trip a batch, each under its own bound; never held across a yield.
+                with self._translated(action):
+                    batch = list(itertools.islice(cursor, batch_size))
+                yield from batch
+                if len(batch) < batch_size:
+                    return
+        finally:
+            with (
+                contextlib.suppress(StorageError),
+                self._translated(f"close a cursor on {collection}"),
+            ):
+                cursor.close()
 
     # -- RoomStore ---------------------------------------------------------------------------
 
