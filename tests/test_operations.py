@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 
 import pytest
 
@@ -36,7 +37,11 @@ from convstats_adapters.openapi import (  # noqa: E402
     READY_PATH,
     REPORT_PATH,
 )
+from convstats_adapters.serve import Reloader  # noqa: E402
 from convstats_adapters.server import create_app, swap_store  # noqa: E402
+
+#: How long a test waits for a reload thread, far beyond what a reload of the sample takes.
+JOIN_WAIT = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +210,66 @@ def test_a_swapped_store_answers_at_once_without_the_old_cache(sample, fewer_roo
     # The counts of a dropped cache are kept: counters never go down.
     assert figures[("convstats_report_cache_hits_total", ())] == 1
     assert figures[("convstats_report_cache_misses_total", ())] == 3
+
+
+def test_the_old_store_answers_while_the_new_one_loads(sample, fewer_rooms):
+    """While a reload builds the new store in its thread, requests get the old store's answers."""
+    app = create_app(sample)
+    loading, loaded = threading.Event(), threading.Event()
+
+    def reload() -> None:
+        loading.set()
+        assert loaded.wait(JOIN_WAIT)
+        swap_store(app, fewer_rooms)
+
+    reloader = Reloader(reload)
+    with InProcessClient(app) as http:
+        everything = total(http)
+        reloader.request()
+        assert loading.wait(JOIN_WAIT)
+        assert total(http) == everything
+        assert http.get(READY_PATH).status_code == 200
+        loaded.set()
+        assert reloader.join(JOIN_WAIT)
+        assert total(http) < everything
+
+
+def test_a_reload_asked_for_during_a_reload_runs_once_after_it():
+    """Signals during a reload give one more reload after it, so the last change is read."""
+    runs: list[int] = []
+    running, release = threading.Event(), threading.Event()
+
+    def reload() -> None:
+        runs.append(len(runs))
+        running.set()
+        assert release.wait(JOIN_WAIT)
+
+    reloader = Reloader(reload)
+    reloader.request()
+    assert running.wait(JOIN_WAIT)
+    for _ in range(3):
+        reloader.request()
+    release.set()
+    assert reloader.join(JOIN_WAIT)
+    assert runs == [0, 1]
+
+
+def test_a_reload_that_raises_is_logged_and_the_next_one_runs(caplog):
+    """An unexpected error in a reload is logged, and a later SIGHUP reloads again."""
+    outcomes = iter([RuntimeError("boom"), None])
+
+    def reload() -> None:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+
+    reloader = Reloader(reload)
+    reloader.request()
+    assert reloader.join(JOIN_WAIT)
+    assert "the reload failed unexpectedly" in caplog.text
+    reloader.request()
+    assert reloader.join(JOIN_WAIT)
+    assert next(outcomes, "done") == "done"
 
 
 # -- the OpenAPI document ---------------------------------------------------------------------
