@@ -117,6 +117,33 @@ def test_resource_errors_are_one_line_per_interval_with_a_count():
     assert "1000 more since the last such line" in later.getMessage()
 
 
+def test_retries_failing_on_the_closed_listener_are_held_back_too():
+    """asyncio's retries of accept() after the listener closed share the one line per interval."""
+    clock = Clock()
+    errors = ResourceErrorFilter(interval=10.0, clock=clock)
+    assert errors.filter(resource_error())
+
+    def failed_retry() -> logging.LogRecord:
+        try:
+            raise ValueError("Invalid file descriptor: -1")
+        except ValueError:
+            exc_info = sys.exc_info()
+        message = (
+            "Exception in callback BaseSelectorEventLoop._start_serving(<function>)\nhandle: x"
+        )
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, exc_info)
+
+    assert not any(errors.filter(failed_retry()) for _ in range(2000))
+    clock.now = 10.0
+    retry = failed_retry()
+    assert errors.filter(retry)
+    assert retry.getMessage() == (
+        "a retry of socket.accept() after the listener closed failed: Invalid file descriptor: "
+        "-1 (logged at most once per 10 s; 2000 more since the last such line)"
+    )
+    assert retry.exc_info is None
+
+
 def test_other_records_pass_the_filter_untouched():
     """Only the accept error is held back; other asyncio records go through as they are."""
     errors = ResourceErrorFilter(clock=Clock())

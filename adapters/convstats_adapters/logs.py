@@ -48,6 +48,9 @@ LOG_FORMATS: Final = ("text", "json")
 RESOURCE_ERROR_INTERVAL: Final = 10.0
 
 _RESOURCE_ERROR: Final = "socket.accept() out of system resource"
+# After each such error asyncio schedules a retry (one per connection it failed to accept);
+# those still pending when the listener closes fail with a traceback each.
+_CLOSED_RETRY: Final = "Exception in callback BaseSelectorEventLoop._start_serving("
 #: The arguments of uvicorn's access line: client, method, path, HTTP version, status.
 _ACCESS_FIELDS: Final = ("client", "method", "path", "http_version", "status")
 
@@ -115,8 +118,10 @@ class ResourceErrorFilter(logging.Filter):
     """Turns asyncio's flood of accept errors into one line per interval, with a count.
 
     Out of file descriptors, asyncio logs ``socket.accept() out of system resource`` with a
-    traceback for every connection it fails to accept, thousands a second. One record per
-    ``interval`` goes through, without the traceback; the others are dropped and counted.
+    traceback for every connection it fails to accept, thousands a second, and schedules a
+    retry for each, which fails with a traceback of its own if the listener has closed
+    meanwhile. Of all these, one record per ``interval`` goes through, without the
+    traceback; the others are dropped and counted.
     """
 
     def __init__(
@@ -127,7 +132,8 @@ class ResourceErrorFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Whether ``record`` is logged; a resource error let through is made one line."""
-        if not (isinstance(record.msg, str) and record.msg.startswith(_RESOURCE_ERROR)):
+        message = record.msg
+        if not (isinstance(message, str) and message.startswith((_RESOURCE_ERROR, _CLOSED_RETRY))):
             return True
         held = self.throttle.allow()
         if held is None:
@@ -136,10 +142,11 @@ class ResourceErrorFilter(logging.Filter):
         cause = f": {error}" if error is not None else ""
         also = f"; {held} more since the last such line" if held else ""
         interval = self.throttle.interval
-        record.msg = (
-            f"{_RESOURCE_ERROR}{cause}: new connections wait until connections close "
-            f"(logged at most once per {interval:g} s{also})"
-        )
+        if message.startswith(_RESOURCE_ERROR):
+            what = f"{_RESOURCE_ERROR}{cause}: new connections wait until connections close"
+        else:
+            what = f"a retry of socket.accept() after the listener closed failed{cause}"
+        record.msg = f"{what} (logged at most once per {interval:g} s{also})"
         record.args = None
         record.exc_info = record.exc_text = None
         return True
