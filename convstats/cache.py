@@ -48,6 +48,8 @@ class TTLCache(Generic[V]):
     # Least recently used first: eviction takes the first entry, a hit moves its entry last.
     _entries: OrderedDict[Hashable, tuple[float, V]] = attrs.field(init=False, factory=OrderedDict)
     _owner: object | None = attrs.field(init=False, default=None, repr=False)
+    _hits: int = attrs.field(init=False, default=0, repr=False)
+    _misses: int = attrs.field(init=False, default=0, repr=False)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def bind(self, owner: object) -> None:
@@ -80,8 +82,10 @@ class TTLCache(Generic[V]):
             if entry is not None:
                 if entry[0] > now:
                     entries.move_to_end(key)
+                    self._hits += 1
                     return entry[1]
                 del entries[key]
+            self._misses += 1
         value = compute()
         # Counted from before the computation, so that no answer outlives ttl from the data.
         expires = now + self.ttl
@@ -100,6 +104,16 @@ class TTLCache(Generic[V]):
                     break
                 del entries[oldest]
         return value
+
+    @property
+    def hits(self) -> int:
+        """How many times :meth:`get_or_compute` answered with a remembered value."""
+        return self._hits
+
+    @property
+    def misses(self) -> int:
+        """How many times :meth:`get_or_compute` had to compute its value."""
+        return self._misses
 
     def invalidate(self) -> None:
         """Forget every remembered value."""

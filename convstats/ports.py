@@ -20,7 +20,7 @@ from convstats.model import (
     Visibility,
 )
 
-__all__ = ["Authority", "Directory", "RoomStore", "Versioned", "Workspace"]
+__all__ = ["Aged", "Authority", "Directory", "RoomStore", "Versioned", "Workspace"]
 
 
 @runtime_checkable
@@ -72,6 +72,24 @@ class Versioned(Protocol):
         the call that made the change returns. So a query started after reading it answers
         from that state or a later one, and a change that has returned is never hidden by an
         answer computed before it.
+        """
+        ...
+
+
+@runtime_checkable
+class Aged(Protocol):
+    """A store that knows how old its data is: a mirror that follows its source, say.
+
+    Optional: the HTTP service reports the age as the gauge ``convstats_data_age_seconds``
+    at ``/metrics`` when the store has it; no store of this package has it yet.
+    """
+
+    @property
+    def data_age_seconds(self) -> float | None:
+        """Seconds since the store's data last matched its source; ``None`` when unknown.
+
+        Read on the service's event loop at each scrape, so it must not block: a value the
+        store keeps, not a query.
         """
         ...
 

@@ -399,3 +399,21 @@ def test_a_small_cache_shared_between_threads_stays_within_its_bound():
     assert wrong == []
     assert max(sizes) <= 5
     assert len(cache) == 5
+
+
+def test_hits_and_misses_are_counted():
+    """Each lookup is a hit (a live value) or a miss (computed, expired or failing alike)."""
+    clock = Clock()
+    cache: TTLCache[int] = TTLCache(ttl=10, clock=clock)
+    assert (cache.hits, cache.misses) == (0, 0)
+    cache.get_or_compute("a", lambda: 1)
+    cache.get_or_compute("a", lambda: 2)
+    cache.get_or_compute("b", lambda: 3)
+    assert (cache.hits, cache.misses) == (1, 2)
+    clock.now = 10
+    assert cache.get_or_compute("a", lambda: 4) == 4
+    with pytest.raises(ZeroDivisionError):
+        cache.get_or_compute("c", lambda: 1 // 0)
+    assert (cache.hits, cache.misses) == (1, 4)
+    cache.invalidate()
+    assert (cache.hits, cache.misses) == (1, 4)

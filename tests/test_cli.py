@@ -20,6 +20,7 @@ import pytest
 
 import convstats
 from convstats_adapters.cli import run
+from convstats_adapters.environment import VARIABLES
 from convstats_adapters.memory import MemoryRooms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +28,10 @@ SAMPLE = "examples/sample"
 MARCH = ["--start", "2024-03-01", "--end", "2024-04-01"]
 
 
-def cli(*argv: str) -> tuple[int, str, str]:
+def cli(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the command; its CONVSTATS_* variables are ``environ``'s, not this process's."""
     out, err = io.StringIO(), io.StringIO()
-    status = run(list(argv), out=out, err=err)
+    status = run(list(argv), out=out, err=err, environ=environ or {})
     return status, out.getvalue(), err.getvalue()
 
 
@@ -337,6 +339,7 @@ def workspace(folder, names, rooms=1):
 CHECKS_BEFORE_READING = """
 import json, os, sys
 from convstats_adapters.cli import run
+from convstats_adapters.environment import VARIABLES
 
 data = sys.argv[1]
 opened = []
@@ -647,3 +650,119 @@ def test_a_deactivated_user_is_not_signed_in():
     )
     assert status == 3
     assert json.loads(out)["status"] == "error"
+
+
+# -- the environment -----------------------------------------------------------------------
+
+
+def test_the_workspace_and_settings_can_come_from_the_environment():
+    """CONVSTATS_DATA names the data and CONVSTATS_TZ the zone when the options are left out."""
+    expected = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--tz", "Pacific/Kiritimati")
+    environ = {"CONVSTATS_DATA": SAMPLE, "CONVSTATS_TZ": "Pacific/Kiritimati"}
+    assert cli("conversations-by-agent", *MARCH, environ=environ) == expected
+    assert expected != cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+
+
+def test_an_option_wins_over_its_variable_and_over_the_other_source():
+    """--tz wins over CONVSTATS_TZ, and --data or --mongo over the variable of the other."""
+    plain = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    environ = {"CONVSTATS_TZ": "Pacific/Kiritimati", "CONVSTATS_MONGODB_URI": "mongodb://x:1"}
+    assert (
+        cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--tz", "UTC", environ=environ)
+        == plain
+    )
+    # The URI names no database: refused before any connection, so --mongo was the one read.
+    status, _, err = cli(
+        "conversations-by-agent",
+        "--mongo",
+        "mongodb://127.0.0.1:1",
+        *MARCH,
+        environ={"CONVSTATS_DATA": SAMPLE},
+    )
+    assert status == 2
+    assert "--mongo/--database" in err
+
+
+@pytest.mark.parametrize(
+    ("command", "environ", "needle"),
+    [
+        (
+            "conversations-by-agent",
+            {"CONVSTATS_TZ": "Nowhere/Else"},
+            "CONVSTATS_TZ: unknown time zone 'Nowhere/Else'",
+        ),
+        (
+            "conversations-by-agent",
+            {"CONVSTATS_MONITOR_SCOPE": "wide"},
+            "CONVSTATS_MONITOR_SCOPE: invalid choice 'wide'",
+        ),
+        ("serve", {"CONVSTATS_PORT": "http"}, "CONVSTATS_PORT: invalid port 'http'"),
+        (
+            "serve",
+            {"CONVSTATS_CACHE_TTL": "-1"},
+            "CONVSTATS_CACHE_TTL: invalid number of seconds '-1'",
+        ),
+        (
+            "serve",
+            {"CONVSTATS_LIMIT_CONNECTIONS": "0"},
+            "CONVSTATS_LIMIT_CONNECTIONS: invalid number '0'",
+        ),
+        ("serve", {"CONVSTATS_LOG_LEVEL": "loud"}, "CONVSTATS_LOG_LEVEL: invalid choice 'loud'"),
+        (
+            "serve",
+            {"CONVSTATS_DATA": SAMPLE, "CONVSTATS_MONGODB_URI": "mongodb://x/db"},
+            "CONVSTATS_DATA and CONVSTATS_MONGODB_URI: set only one of them",
+        ),
+        ("serve", {}, "one of the arguments --data --mongo is required (or CONVSTATS_DATA or"),
+    ],
+)
+def test_a_bad_variable_is_a_usage_error_naming_it(command, environ, needle):
+    """A variable the option would refuse exits 2 with one line naming the variable."""
+    extra = MARCH if command == "conversations-by-agent" else []
+    status, out, err = cli(command, *extra, environ=environ)
+    assert status == 2
+    assert out == ""
+    assert f"convstats {command}: error: {needle}" in err
+    assert "Traceback" not in err
+
+
+def test_a_variable_the_command_does_not_take_is_not_read():
+    """The report command ignores the service's variables and an empty variable is unset."""
+    plain = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    environ = {"CONVSTATS_PORT": "http", "CONVSTATS_LOG_LEVEL": "loud", "CONVSTATS_TZ": ""}
+    assert cli("conversations-by-agent", "--data", SAMPLE, *MARCH, environ=environ) == plain
+
+
+def test_the_environments_database_applies_to_a_mongodb_source_only():
+    """CONVSTATS_DATABASE is ignored with --data, while --database with --data is an error."""
+    plain = cli("conversations-by-agent", "--data", SAMPLE, *MARCH)
+    environ = {"CONVSTATS_DATABASE": "rocketchat"}
+    assert cli("conversations-by-agent", "--data", SAMPLE, *MARCH, environ=environ) == plain
+    status, _, err = cli("conversations-by-agent", "--data", SAMPLE, *MARCH, "--database", "x")
+    assert status == 2
+    assert "--database: only applies with --mongo" in err
+
+
+@pytest.mark.parametrize("command", ["conversations-by-agent", "serve"])
+def test_the_help_names_each_options_variable(command):
+    """--help names the variable of every option that has one, and says why that helps."""
+    status, out, _ = cli(command, "--help")
+    assert status == 0
+    entries: dict[str, str] = {}  # option: its help, from the "options:" section
+    for line in out.split("\noptions:\n")[1].split("\n\n")[0].splitlines():
+        if line.startswith("  -"):
+            option = line.split()[0].rstrip(",")
+            entries[option] = line
+        else:
+            entries[option] += line
+    variables = {"--" + dest.replace("_", "-"): variable for dest, variable in VARIABLES.items()}
+    named = {
+        option: " ".join(help_text.split()).split("[env: ")[1].rstrip("]")
+        for option, help_text in entries.items()
+        if "[env: " in help_text
+    }
+    workspace = {"--data", "--mongo", "--database", "--compat", "--monitor-scope", "--tz"}
+    expected = variables if command == "serve" else {o: variables[o] for o in workspace}
+    assert named == expected
+    text = " ".join(out.split())
+    assert "CONVSTATS_MONGODB_URI keeps a MongoDB password off the command line" in text

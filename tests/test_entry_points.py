@@ -112,10 +112,10 @@ def test_subcommand_help_exits_0(command):
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
 def test_an_unknown_option_of_a_subcommand_is_a_usage_error(command):
-    """An unknown option is a usage error, named once the required options are there."""
+    """An unknown option is a usage error of its command, with or without the required options."""
     assert_usage_error(*cli(command, "--bogus"), f"convstats {command}")
     status, out, err = cli(command, *COMPLETE[command], "--bogus")
-    assert_usage_error(status, out, err, "convstats", "unrecognized arguments: --bogus")
+    assert_usage_error(status, out, err, f"convstats {command}", "unrecognized arguments: --bogus")
 
 
 def test_an_unknown_option_in_json_format_still_answers_json():

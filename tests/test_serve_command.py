@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+import re
 import sys
 
 import pytest
@@ -15,7 +17,7 @@ SAMPLE = "examples/sample"
 
 def cli(*argv: str) -> tuple[int, str]:
     err = io.StringIO()
-    status = run(list(argv), out=io.StringIO(), err=err)
+    status = run(list(argv), out=io.StringIO(), err=err, environ={})
     return status, err.getvalue()
 
 
@@ -44,13 +46,13 @@ def test_bad_arguments_exit_2_before_anything_is_served(argv, complaint):
 
 
 def test_unreadable_data_is_one_line_and_status_1(tmp_path):
-    """A data folder that cannot be read stops the command with one line, before it listens."""
+    """A data folder that cannot be read stops the command with one log line, before it listens."""
     pytest.importorskip("uvicorn", reason="without the server extra the command stops earlier")
     pytest.importorskip("starlette", reason="without the server extra the command stops earlier")
     (tmp_path / "users.json").write_text("{not json", encoding="utf-8")
     status, err = cli("serve", "--data", str(tmp_path), "--port", "0")
     assert status == 1
-    assert err.startswith("convstats: ")
+    assert re.fullmatch(r"\S+Z ERROR convstats\.serve .*\n", err)
     assert str(tmp_path) in err
     assert "Traceback" not in err
 
@@ -66,3 +68,14 @@ def test_without_the_server_extra_the_message_names_it(monkeypatch, tmp_path, mo
     status, err = cli("serve", "--data", str(tmp_path / "missing"), "--port", "0")
     assert status == 1
     assert "is not installed; install it with: pip install 'convstats[server]'" in err
+
+
+def test_the_command_leaves_the_loggers_as_it_found_them(tmp_path):
+    """serve's log configuration lasts while it runs; the process's loggers are as before after."""
+    root = logging.getLogger()
+    before = (root.level, list(root.handlers), logging.getLogger("uvicorn.access").propagate)
+    status, err = cli("serve", "--data", str(tmp_path), "--port", "0")
+    assert status == 1
+    assert " ERROR convstats.serve " in err
+    after = (root.level, list(root.handlers), logging.getLogger("uvicorn.access").propagate)
+    assert after == before

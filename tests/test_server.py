@@ -403,7 +403,7 @@ def test_a_label_with_a_lone_surrogate_is_still_json():
 
 def test_the_openapi_document_is_served(client):
     """The document the service serves is the one the tests validate against."""
-    assert client.get(OPENAPI_PATH).json() == openapi_document()
+    assert client.get(OPENAPI_PATH).json() == openapi_document(metrics=True)
 
 
 def test_the_document_states_upstreams_401_body():

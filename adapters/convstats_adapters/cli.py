@@ -24,7 +24,7 @@ import sys
 import time
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, NoReturn, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +39,7 @@ from convstats.model import ABSENT, Grouping, MonitorRule, Ranked, Report, Total
 from convstats.ports import Authority, Directory, RoomStore, Workspace
 from convstats.report import Conversations
 from convstats_adapters import export, files, serve
+from convstats_adapters.environment import VARIABLES, EnvironmentOptions, InvalidVariable
 
 __all__ = ["main", "run"]
 
@@ -88,6 +89,10 @@ _COUNTS = {
 }
 
 _EXIT_STATUS = """\
+Options that name the workspace or the service's settings may come from the environment
+instead, each from the variable its help names (an option given wins): CONVSTATS_MONGODB_URI
+keeps a MongoDB password off the command line, where ps shows it.
+
 exit status: 0 success; 2 a bad request (400); 3 not authenticated or not permitted
 (401/403); 130 interrupted (Ctrl-C); 1 anything else (unreadable data, storage failure),
 with one line on stderr.
@@ -136,7 +141,8 @@ def _zone(name: str) -> tzinfo:
 def _workspace_options() -> _Parser:
     """The options every command shares: where the workspace is, and how to read it."""
     shared = _Parser(add_help=False)
-    source = shared.add_mutually_exclusive_group(required=True)
+    # Required, but either may come from the environment: _check_options says so.
+    source = shared.add_mutually_exclusive_group()
     source.add_argument(
         "--data",
         metavar="PATH",
@@ -179,8 +185,10 @@ def _workspace_options() -> _Parser:
     return shared
 
 
-def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    """The command's parser and its subparsers by command name."""
+def _parsers() -> tuple[
+    argparse.ArgumentParser, dict[str, argparse.ArgumentParser], EnvironmentOptions
+]:
+    """The command's parser, its subparsers by command name, and their environment options."""
     parser = _Parser(
         prog="convstats",
         description=(
@@ -196,8 +204,11 @@ def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentPars
         for name, grouping in REPORT_COMMANDS.items()
     }
     parsers["serve"] = serve.add_command(commands, parents=[workspace])
+    environment = EnvironmentOptions()
+    for command in parsers.values():
+        environment.add(command)
     parsers["export"] = export.add_command(commands)
-    return parser, parsers
+    return parser, parsers, environment
 
 
 def _report_command(
@@ -249,10 +260,20 @@ def _report_command(
     return report
 
 
-def _check_options(args: argparse.Namespace, report: argparse.ArgumentParser) -> None:
+def _check_options(
+    args: argparse.Namespace, report: argparse.ArgumentParser, from_environment: frozenset[str]
+) -> None:
     """Refuse options that cannot apply together, before anything is opened."""
+    if args.data is None and args.mongo is None:
+        raise _UsageError(
+            "one of the arguments --data --mongo is required "
+            f"(or {VARIABLES['data']} or {VARIABLES['mongo']} in the environment)",
+            report,
+        )
     if args.database is not None and args.mongo is None:
-        raise _UsageError("argument --database: only applies with --mongo", report)
+        if "database" not in from_environment:
+            raise _UsageError("argument --database: only applies with --mongo", report)
+        args.database = None  # the environment's database is the one of a MongoDB source
     if args.data == "":  # Path("") is the current directory, which nobody means by it
         raise _UsageError("argument --data: an empty path", report)
 
@@ -650,20 +671,34 @@ def _warning_printer(err: TextIO) -> Callable[..., None]:
     return show
 
 
-def _run(argv: list[str], out: TextIO, err: TextIO, clock: Callable[[], float]) -> int:
-    parser, commands = _parsers()
+def _run(
+    argv: list[str],
+    out: TextIO,
+    err: TextIO,
+    clock: Callable[[], float],
+    environ: Mapping[str, str],
+) -> int:
+    parser, commands, environment = _parsers()
     args: argparse.Namespace | None = None
     try:
         try:
             with contextlib.redirect_stdout(out):  # --help and --version write to out
-                args = parser.parse_args(argv)
+                args, unknown = parser.parse_known_args(argv)
         except SystemExit as done:  # --help and --version end the command here
             return EXIT_OK if done.code is None else int(done.code)
-        _check_options(args, commands[args.command])
-        if args.command == "serve":
-            return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
+        if unknown:  # named by the command they were given to, with its usage
+            raise _UsageError(
+                f"unrecognized arguments: {' '.join(unknown)}", commands[args.command]
+            )
         if args.command == "export":
             return _export(args, commands["export"], err, clock)
+        try:
+            from_environment = environment.resolve(args, environ, exclusive=[("data", "mongo")])
+        except InvalidVariable as error:
+            raise _UsageError(str(error), commands[args.command]) from None
+        _check_options(args, commands[args.command], from_environment)
+        if args.command == "serve":
+            return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)
         progress = _Progress(err, clock) if args.data is not None and err.isatty() else None
         text = _output(_report(args, progress), args.format)
     except _UsageError as error:
@@ -701,18 +736,21 @@ def run(
     out: TextIO | None = None,
     err: TextIO | None = None,
     clock: Callable[[], float] = time.monotonic,
+    environ: Mapping[str, str] | None = None,
 ) -> int:
     """Run the command with ``argv`` and return its exit status.
 
     ``out`` and ``err`` default to the standard streams; ``clock`` times the progress lines
-    shown on ``err`` while files load, when ``err`` is a terminal.
+    shown on ``err`` while files load, when ``err`` is a terminal. ``environ`` (default:
+    ``os.environ``) gives the ``CONVSTATS_*`` variables of the options left out of ``argv``.
     """
     out = out or sys.stdout
     err = err or sys.stderr
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(err)
-            return _run(sys.argv[1:] if argv is None else list(argv), out, err, clock)
+            arguments = sys.argv[1:] if argv is None else list(argv)
+            return _run(arguments, out, err, clock, os.environ if environ is None else environ)
     except KeyboardInterrupt:
         _interrupted(err)
         return EXIT_INTERRUPTED

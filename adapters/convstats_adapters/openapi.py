@@ -6,6 +6,10 @@ The report's operation keeps the names of Rocket.Chat's published document for t
 than it: which fields are always present, and the 503 of a store that fails. The
 authentication and permission bodies, and their examples, are taken from
 :func:`convstats.http.error_response`, so the document cannot drift from what is sent.
+
+The two sign-in headers are also its security schemes (``apiKey`` in a header each), which
+every operation requires together unless it says otherwise; the health, readiness, metrics
+routes and the document itself need no sign-in.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from convstats.model import Grouping
 
 __all__ = [
     "HEALTH_PATH",
+    "METRICS_PATH",
     "OPENAPI_PATH",
     "READY_PATH",
     "REPORTS",
@@ -41,6 +46,7 @@ REPORT_PATH: Final = report_path(Grouping.AGENT)
 OPENAPI_PATH: Final = "/api/v1/livechat/analytics/dashboards/openapi.json"
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
+METRICS_PATH: Final = "/metrics"
 
 Schema = dict[str, Any]
 
@@ -79,6 +85,22 @@ def _components() -> Schema:
     not_logged_in = error_response(AuthenticationRequired()).body
     refused = error_response(PermissionDenied()).body
     return {
+        "securitySchemes": {
+            "UserId": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-User-Id",
+                "description": "The `userId` of the authenticated user; with `X-Auth-Token`.",
+            },
+            "AuthToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Auth-Token",
+                "description": (
+                    "A login token or a personal access token of that user; with `X-User-Id`."
+                ),
+            },
+        },
         "parameters": {
             "UserId": {
                 "name": "X-User-Id",
@@ -217,9 +239,29 @@ def _components() -> Schema:
     }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The service's OpenAPI 3.0 document, as a JSON-ready dict (a new one on each call)."""
+def _metrics_operation() -> Schema:
     return {
+        "get": {
+            "summary": "The service's metrics, in the Prometheus text format",
+            "operationId": "get-metrics",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Every metric",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+
+
+def openapi_document(server_url: str = "/", *, metrics: bool = False) -> dict[str, Any]:
+    """The service's OpenAPI 3.0 document, as a JSON-ready dict (a new one on each call).
+
+    ``server_url`` is where the paths start: the prefix the service is mounted under, if
+    any. ``metrics`` adds :data:`METRICS_PATH`, for a service that serves it.
+    """
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "convstats",
@@ -229,6 +271,9 @@ def openapi_document() -> dict[str, Any]:
                 "upstream's statuses and bodies, authenticated by Rocket.Chat login tokens."
             ),
         },
+        "servers": [{"url": server_url}],
+        # One requirement naming both schemes: the headers sign a caller in together.
+        "security": [{"UserId": [], "AuthToken": []}],
         "paths": {
             REPORT_PATH: {
                 "get": {
@@ -260,6 +305,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "This document",
                     "operationId": "get-openapi",
+                    "security": [],
                     "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
                 }
             },
@@ -267,6 +313,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Liveness: the process answers; the store is not asked",
                     "operationId": "get-healthz",
+                    "security": [],
                     "responses": {"200": _json(_ref("schemas", "Health"), "Alive")},
                 }
             },
@@ -274,6 +321,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Readiness: the store answered a read in the bounded time",
                     "operationId": "get-readyz",
+                    "security": [],
                     "responses": {
                         "200": _json(_ref("schemas", "Health"), "Ready"),
                         "503": _json(_ref("schemas", "Unavailable"), "The store is unavailable"),
@@ -283,3 +331,6 @@ def openapi_document() -> dict[str, Any]:
         },
         "components": _components(),
     }
+    if metrics:
+        document["paths"][METRICS_PATH] = _metrics_operation()
+    return document

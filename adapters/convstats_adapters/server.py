@@ -10,7 +10,12 @@ uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
 - ``GET /api/v1/livechat/analytics/dashboards/openapi.json`` is the OpenAPI document
   (:mod:`convstats_adapters.openapi`);
 - ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
+- ``GET /metrics`` gives the service's figures in the Prometheus text format, when the
+  ``metrics`` extra is installed (:mod:`convstats_adapters.metrics`);
 - ``/`` serves the files of ``convstats_adapters/web/`` when that folder exists.
+
+:func:`swap_store` replaces the store a running application answers from (``convstats
+serve`` does on ``SIGHUP``): requests under way finish with the store they began with.
 
 Store calls block, so they run in worker threads, at most ``threads`` at once, and each
 request waits for them at most ``timeout`` seconds before it is answered with a 503: the
@@ -27,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timezone, tzinfo
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import attrs
 
@@ -46,10 +51,11 @@ from convstats.http import (
     storage_failure_response,
 )
 from convstats.model import Grouping, MonitorRule, Report, TotalMode
-from convstats.ports import Directory, Workspace
+from convstats.ports import Aged, Directory, Workspace
 from convstats.report import Conversations
 from convstats_adapters.openapi import (
     HEALTH_PATH,
+    METRICS_PATH,
     OPENAPI_PATH,
     READY_PATH,
     REPORTS,
@@ -70,7 +76,17 @@ try:
 except ImportError as exc:
     raise MissingDependency("starlette", "server") from exc
 
-__all__ = ["WEB_DIRECTORY", "ConversationsService", "StoreCalls", "create_app", "query_params"]
+__all__ = [
+    "WEB_DIRECTORY",
+    "ConversationsService",
+    "StoreCalls",
+    "create_app",
+    "query_params",
+    "swap_store",
+]
+
+if TYPE_CHECKING:
+    from convstats_adapters.metrics import ServiceMetrics
 
 T = TypeVar("T")
 
@@ -215,11 +231,60 @@ class StoreCalls:
             self._slots.release()
 
 
+@attrs.frozen
+class _Current:
+    """A store and what answers from it, built together and replaced together."""
+
+    store: Workspace
+    service: ConversationsService
+    cache: TTLCache[Report] | None
+
+
+@attrs.define(kw_only=True)
+class _Served:
+    """The store an application answers from, which :meth:`swap` replaces whole.
+
+    A request reads :attr:`current` once, so that it is answered from one store throughout.
+    """
+
+    build: Callable[[Workspace], _Current]
+    current: _Current
+    # The counts of the caches that swaps dropped, so that the totals never go down.
+    _retired_hits: int = 0
+    _retired_misses: int = 0
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def swap(self, store: Workspace) -> Workspace:
+        fresh = self.build(store)  # a new cache too: a cache serves one store
+        with self._lock:
+            previous, self.current = self.current, fresh
+            if previous.cache is not None:
+                self._retired_hits += previous.cache.hits
+                self._retired_misses += previous.cache.misses
+        return previous.store
+
+    def cache_counts(self) -> tuple[int, int] | None:
+        with self._lock:
+            cache = self.current.cache
+            if cache is None:
+                return None
+            return self._retired_hits + cache.hits, self._retired_misses + cache.misses
+
+    def data_age(self) -> float | None:
+        store = self.current.store
+        return store.data_age_seconds if isinstance(store, Aged) else None
+
+
 @attrs.define(kw_only=True)
 class _Routes:
-    service: ConversationsService
+    served: _Served
     calls: StoreCalls
     ready_timeout: float
+    metrics: ServiceMetrics | None = None
+
+    @property
+    def service(self) -> ConversationsService:
+        return self.served.current.service
 
     async def report(self, request: Request, grouping: Grouping) -> HTTPResponse:
         params = query_params(request.query_params.multi_items())
@@ -236,7 +301,14 @@ class _Routes:
         return _answer(response)
 
     async def openapi(self, request: Request) -> HTTPResponse:
-        return _JSON(openapi_document())
+        # Under a prefix (a Mount, a proxy's root path) the paths are relative to it.
+        server_url = request.scope.get("root_path") or "/"
+        return _JSON(openapi_document(server_url, metrics=self.metrics is not None))
+
+    async def prometheus(self, request: Request) -> HTTPResponse:
+        assert self.metrics is not None  # the route exists only with them
+        body = self.metrics.render()
+        return HTTPResponse(body, media_type=self.metrics.content_type, headers=_NO_STORE)
 
     async def healthz(self, request: Request) -> HTTPResponse:
         return _JSON({"status": "ok"}, headers=_NO_STORE)
@@ -262,6 +334,7 @@ def create_app(
     ready_timeout: float = 2.0,
     threads: int = 32,
     web_directory: Path | None = WEB_DIRECTORY,
+    metrics: bool | None = None,
 ) -> Starlette:
     """The ASGI application serving the report of ``store``.
 
@@ -269,29 +342,43 @@ def create_app(
     ``cache_ttl`` (seconds) turns on the report cache, shared by callers of the same
     visibility as upstream's; ``timeout`` bounds each request's wait for the store and
     ``ready_timeout`` the readiness probe's; ``threads`` bounds the store calls running at
-    once. The files of ``web_directory`` are served at ``/`` when the folder exists. The
-    store stays the caller's to close.
+    once. The files of ``web_directory`` are served at ``/`` when the folder exists.
+    ``metrics`` serves ``/metrics``: by default when the ``metrics`` extra is installed;
+    ``True`` raises :class:`~convstats.errors.MissingDependency` without it. The store
+    stays the caller's to close, and so does one given to :func:`swap_store`.
     """
-    # One cache for every report: its entries are keyed on the report too.
-    cache: TTLCache[Report] | None = None if cache_ttl is None else TTLCache(ttl=cache_ttl)
-    authority = RocketChatAuthority(directory=store, monitor_rule=monitor_rule, require_token=True)
-    service = ConversationsService(
-        endpoints={
-            grouping: ConversationsEndpoint(
-                reports=Conversations(
-                    store=store, grouping=grouping, total_mode=total_mode, cache=cache
-                ),
-                authority=authority,
-                server_tz=server_tz,
-            )
-            for grouping in REPORTS
-        },
-        directory=store,
-    )
+    measured = _service_metrics(metrics)
+
+    def build(store: Workspace) -> _Current:
+        # One cache for every report: its entries are keyed on the report too.
+        cache: TTLCache[Report] | None = None if cache_ttl is None else TTLCache(ttl=cache_ttl)
+        used: Workspace = store if measured is None else measured.measure(store)
+        authority = RocketChatAuthority(
+            directory=used, monitor_rule=monitor_rule, require_token=True
+        )
+        service = ConversationsService(
+            endpoints={
+                grouping: ConversationsEndpoint(
+                    reports=Conversations(
+                        store=used, grouping=grouping, total_mode=total_mode, cache=cache
+                    ),
+                    authority=authority,
+                    server_tz=server_tz,
+                )
+                for grouping in REPORTS
+            },
+            directory=used,
+        )
+        return _Current(store=store, service=service, cache=cache)
+
+    served = _Served(build=build, current=build(store))
+    if measured is not None:
+        measured.read(cache_counts=served.cache_counts, data_age=served.data_age)
     routes = _Routes(
-        service=service,
+        served=served,
         calls=StoreCalls(threads=threads, timeout=timeout),
         ready_timeout=ready_timeout,
+        metrics=measured,
     )
     table: list[BaseRoute] = [
         *(
@@ -302,8 +389,39 @@ def create_app(
         Route(HEALTH_PATH, routes.healthz, methods=["GET"]),
         Route(READY_PATH, routes.readyz, methods=["GET"]),
     ]
+    if measured is not None:
+        table.append(Route(METRICS_PATH, routes.prometheus, methods=["GET"]))
+    named = [route for route in table if isinstance(route, Route)]
     if web_directory is not None and web_directory.is_dir():
         # Last, so that every route above wins over a file of the same path.
         page = _Unframed(StaticFiles(directory=web_directory, html=True))
         table.append(Mount("/", app=page))
-    return Starlette(routes=table)
+    app = Starlette(routes=table)
+    app.state.convstats_served = served
+    if measured is not None:
+        app.add_middleware(measured.middleware, routes=named)
+    return app
+
+
+def swap_store(app: Starlette, store: Workspace) -> Workspace:
+    """Answer from ``store`` from now on in ``app`` (built by :func:`create_app`).
+
+    Builds what answers from ``store`` (a new report cache among it) beside what answers
+    now, then replaces it at once; requests under way finish with the store they began
+    with. Returns the store replaced, which stays the caller's to close once those requests
+    are done. Blocks while it builds: call it from a worker thread, not the event loop.
+    """
+    served: _Served = app.state.convstats_served
+    return served.swap(store)
+
+
+def _service_metrics(wanted: bool | None) -> ServiceMetrics | None:
+    if wanted is False:
+        return None
+    try:
+        from convstats_adapters.metrics import ServiceMetrics
+    except MissingDependency:
+        if wanted:
+            raise
+        return None
+    return ServiceMetrics()
