@@ -503,3 +503,19 @@ def test_exported_dates_read_as_the_full_parser_reads_them(text):
 def test_exported_dates(text, expected):
     """mongoexport's own shape, with and without milliseconds or an offset, is read exactly."""
     assert decode_value({"$date": text}) == expected
+
+
+@pytest.mark.parametrize("name", [ROOMS_FILE, "users.json", "rocketchat_room.json.gz"])
+def test_a_directory_named_like_an_export_is_refused_and_closed(tmp_path, name):
+    """A folder named like an export file is refused by name, and no descriptor stays open."""
+    if name == "users.json":
+        no_rooms(tmp_path)
+    (tmp_path / name).mkdir()
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc/self/fd here")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(DataFormatError, match=r"not a regular file \(a directory\)") as caught:
+            MemoryStore.from_path(tmp_path)
+        assert caught.value.path == str(tmp_path / name)
+    assert len(os.listdir("/proc/self/fd")) == before

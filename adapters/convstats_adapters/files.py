@@ -273,7 +273,8 @@ def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
         raise DataFormatError(str(path), "no such file or directory") from None
     except OSError as error:
         raise DataFormatError(str(path), error.strerror or "cannot be opened") from None
-    with open(fd, "rb") as raw:  # owns fd from here on
+    try:
+        # Checked before open(): a directory opens as a descriptor but not as a file object.
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise DataFormatError(
@@ -281,6 +282,11 @@ def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
             )
         if _NONBLOCK:
             os.set_blocking(fd, True)
+        raw = open(fd, "rb")  # noqa: SIM115 (owns fd from here on, closed below)
+    except BaseException:
+        os.close(fd)
+        raise
+    with raw:
         if raw.peek(2)[:2] != _GZIP_MAGIC:
             yield raw
             return
