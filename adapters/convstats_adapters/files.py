@@ -822,16 +822,18 @@ def load_collections(
 
     A file holds one JSON object mapping each collection name to an array of documents. A
     directory holds one ``<collection>.json`` (or gzip-compressed ``<collection>.json.gz``)
-    file per collection, each either JSON Lines (``mongoexport``'s default, streamed) or a JSON
-    array (``--jsonArray``); files of other collections are never opened. Values may use
-    Extended JSON, and a UTF-8 byte order mark is allowed. The rooms are required (when asked
-    for): an export without them would otherwise read as a workspace without conversations.
-    Collections the export lacks are left out.
+    file per collection, each either JSON Lines (``mongoexport``'s default) or a JSON array
+    (``--jsonArray``); files of other collections are never opened. Every file is read a
+    block at a time and parsed a document at a time. Values may use Extended JSON, and a
+    UTF-8 byte order mark is allowed. The rooms are required (when asked for): an export
+    without them would otherwise read as a workspace without conversations. Collections the
+    export lacks are left out.
 
     Raises :class:`~convstats.errors.DataFormatError` naming the file and, where it is known,
-    the line, for anything that cannot be read: a missing path, a FIFO or device instead of a
-    file, invalid UTF-8, JSON or gzip, a wrong shape, nesting too deep or a number too long.
-    Progress is reported to the callback of an enclosing :func:`reporting_progress`.
+    the line, for anything that cannot be read: a missing path, a FIFO, device or directory
+    instead of a file, invalid UTF-8, JSON or gzip, a wrong shape, a line or document of more
+    than :data:`MAX_DOCUMENT_BYTES`, nesting deeper than :data:`MAX_NESTING` or a number too
+    long. Progress is reported to the callback of an enclosing :func:`reporting_progress`.
     """
     root = Path(path)
     if root.is_dir():
