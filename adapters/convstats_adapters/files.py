@@ -343,6 +343,11 @@ class _Lines:
         self._pending = b""
         #: The number of the line ``_pending`` starts.
         self._line = 1
+        self._breaks: int | None = None
+
+    def counted(self, breaks: int) -> None:
+        """Take the number of LFs in the block just given, counted by its reader already."""
+        self._breaks = breaks
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         data = self._read().removeprefix(_BOM)
@@ -368,8 +373,9 @@ class _Lines:
                 if held and data.find(b"\n", held) > MAX_DOCUMENT_BYTES:
                     self._refuse()
                 block, self._pending = data[:cut], data[cut:]
+                self._breaks = None
                 yield self._line, block
-                self._line += block.count(b"\n")
+                self._line += block.count(b"\n") if self._breaks is None else self._breaks
             data = self._read()
         if self._pending:
             yield self._line, self._pending

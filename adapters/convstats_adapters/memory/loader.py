@@ -306,6 +306,7 @@ def _stream(
             with contextlib.suppress(*refused):
                 values = decoder.decode_lines(chunk)
                 ok, breaks = _one_value_a_line(np, chunk, len(values))
+                lines.counted(breaks)
         try:
             if not ok:
                 raise _Unreadable
