@@ -493,6 +493,24 @@ def test_hostile_room_files_load_the_same_through_both_loaders(
     same_outcome(tmp_path)
 
 
+@pytest.mark.skipif(
+    not hasattr(sys, "set_int_max_str_digits"), reason="no limit on an integer's digits here"
+)
+@pytest.mark.parametrize("digits", [640, 641, 700])
+def test_a_lowered_digit_limit_holds_for_both_loaders(tmp_path: Path, digits: int) -> None:
+    """With Python's digit limit at its lowest, a short line's long integer is refused alike."""
+    (tmp_path / "rocketchat_room.json").write_bytes(
+        room_file(GOOD[0], with_field("msgs", "9" * digits), GOOD[1])
+    )
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        outcome = same_outcome(tmp_path)
+    finally:
+        sys.set_int_max_str_digits(saved)
+    assert outcome[0] == ("rooms" if digits == 640 else "error")
+
+
 #: Lines that break something, as bytes: kept small, and mixed with generated rooms.
 HOSTILE_LINES = st.sampled_from(
     (

@@ -76,9 +76,6 @@ __all__ = [
 
 #: Bytes read at a time: a few thousand rooms, decoded together.
 CHUNK_BYTES = 4 << 20
-# A shorter line has too few brackets to nest past MAX_NESTING, and too few digits for an
-# integer Python will not convert (a limit of 640 digits or more).
-_LONG_LINE = 2 * MAX_NESTING
 
 try:
     import msgspec
@@ -233,17 +230,29 @@ def _digits(limit: int) -> re.Pattern[bytes]:
     return re.compile(rb"\d{%d}" % (limit + 1))
 
 
+def _digit_limit() -> int:
+    """The most digits Python converts to an integer, 0 for no limit (before Python 3.10.7)."""
+    limit: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    return limit
+
+
+def _long_line() -> int:
+    """The longest line too short to nest past :data:`MAX_NESTING` or to hold too many digits."""
+    limit = _digit_limit()
+    return min(2 * MAX_NESTING, limit) if limit else 2 * MAX_NESTING
+
+
 def _beyond_structs(data: bytes, start: int, stop: int) -> bool:
     """Whether line ``data[start:stop]`` may hold what only the reference checks.
 
     That is nesting deeper than :data:`MAX_NESTING` (a bracket a level) and an integer longer
     than Python converts (``sys.get_int_max_str_digits``), which the structs skip unread.
     """
-    if stop - start <= _LONG_LINE:
+    if stop - start <= _long_line():
         return False
     if data.count(b"[", start, stop) + data.count(b"{", start, stop) > MAX_NESTING:
         return True
-    limit: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    limit = _digit_limit()
     return 0 < limit < stop - start and _digits(limit).search(data, start, stop) is not None
 
 
@@ -261,7 +270,8 @@ def _one_value_a_line(np: ModuleType | None, chunk: bytes, values: int) -> tuple
         starts = chunk.count(b"\n{") + chunk.startswith(b"{")
         if values != lines + (not ended) or values != starts:
             return False, lines
-        long = [line for line in chunk.split(b"\n") if len(line) > _LONG_LINE]
+        threshold = _long_line()
+        long = [line for line in chunk.split(b"\n") if len(line) > threshold]
         return not any(_beyond_structs(line, 0, len(line)) for line in long), lines
     text = np.frombuffer(chunk, dtype=np.uint8)
     ends = np.flatnonzero(text == 10)
@@ -272,7 +282,7 @@ def _one_value_a_line(np: ModuleType | None, chunk: bytes, values: int) -> tuple
         return False, lines
     stops = ends if ended else np.append(ends, len(chunk))
     lengths = np.diff(stops, prepend=-1) - 1
-    for at in np.flatnonzero(lengths > _LONG_LINE).tolist():
+    for at in np.flatnonzero(lengths > _long_line()).tolist():
         stop = int(stops[at])
         if _beyond_structs(chunk, stop - int(lengths[at]), stop):
             return False, lines
