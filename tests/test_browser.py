@@ -516,6 +516,18 @@ def test_the_bars_are_scaled_by_the_rows_and_unspecified_is_apart(page: Page):
     assert not [label for label, _ in page.rows("tags") if "nspecified" in label]
 
 
+def test_a_period_without_conversations_says_so_on_every_card(page: Page):
+    """Last 7 days has no room of the 2024 sample: each card says so and shows zeros."""
+    page.sign_in("u-manager", token_of("u-manager"))
+    page.wait_for_answer()
+    assert page.states() == dict.fromkeys(REPORTS, "empty")
+    for report in REPORTS:
+        assert page.part(report, ".card-empty").text == "No conversations in this period."
+        assert page.figure(report, "total") == 0
+        assert page.figure(report, "unspecified") == 0
+    assert_cards_equal_bodies(page, "u-manager")
+
+
 # ---- signing in and out --------------------------------------------------------------------
 
 

@@ -466,7 +466,13 @@
       if (card.request !== request) return; // a newer request replaced this one
       card.request = null;
       if (response.ok && readable(body)) {
-        draw(body);
+        try {
+          draw(body);
+        } catch (error) {
+          // Never half a report, nor an earlier one: the card says what went wrong.
+          card.reset("error");
+          show(part(".card-message"), `This report could not be drawn: ${error.message}`);
+        }
         settled(card, { status: response.status });
         return;
       }
