@@ -698,15 +698,24 @@
       return;
     }
     if (!settings || !("compat" in settings)) return;
-    show(
-      $("mode"),
-      settings.compat === "rocketchat"
-        ? "The server counts as Rocket.Chat does (--compat rocketchat): a total is the sum " +
-            "of its rows, rooms Rocket.Chat drops are not counted, and by status and by " +
-            "source report no unspecified."
-        : "The server counts every conversation once per report: a total is its rows " +
-            "plus the unspecified (Rocket.Chat's own totals: --compat rocketchat).",
-    );
+    const flag = element("code", "", "--compat rocketchat");
+    const mode = $("mode");
+    if (settings.compat === "rocketchat") {
+      mode.replaceChildren(
+        "Totals as Rocket.Chat computes them (the server runs ",
+        flag,
+        "): a total is the sum of its rows, rooms Rocket.Chat drops are left out, and by " +
+          "status and by source report no unspecified.",
+      );
+    } else {
+      mode.replaceChildren(
+        "Totals count every conversation of the period once per report: the rows plus the " +
+          "unspecified. Rocket.Chat's own totals differ; a server run with ",
+        flag,
+        " gives them.",
+      );
+    }
+    mode.hidden = false;
     $("mode").dataset.compat = settings.compat || "";
   }
 
