@@ -24,8 +24,11 @@ AGENTS = tuple(f"agent-{n}" for n in range(6))
 #: Agents whose ids are ObjectIds in some documents: an ObjectId id is its 24-hex string.
 OBJECT_ID_AGENTS = ("65f1a0000000000000000001", "65f1a0000000000000000002")
 OTHER_USERS = ("manager-1", "monitor-1", "monitor-2", "nobody-1")
-UNITS = ("unit-1", "unit-2")
-DEPARTMENTS = ("dep-1", "dep-2", "dep-3", "dep-4")
+#: One unit and one department have ObjectId-like ids: a workspace may store them as
+#: ObjectIds (an import) or as the hexadecimal strings an export writes for them.
+UNITS = ("unit-1", "65f1c000000000000000000a")
+DEPARTMENTS = ("dep-1", "dep-2", "dep-3", "65f1c000000000000000000d")
+OBJECT_IDS = frozenset({UNITS[1], DEPARTMENTS[3]})
 NAMES = ("Ana", "ana", "Bo", "Zed", "Ünal", "", "Ana")  # duplicates and case on purpose
 TAGS = ("vip", "bug", "Vip", "refund")
 #: A field left out of a document.
@@ -203,7 +206,23 @@ def workspaces(draw: st.DrawFn, max_rooms: int = 40) -> dict[str, list[dict[str,
     if draw(st.booleans()):
         roles = draw(st.lists(st.sampled_from(ROLES), max_size=3, unique=True))
         collections["rocketchat_permissions"] = [{"_id": "view-livechat-reports", "roles": roles}]
+    if draw(st.booleans()):
+        collections = _with_object_ids(collections, draw(st.randoms(use_true_random=False)))
     return collections
+
+
+_ID_FIELDS = ("_id", "departmentId", "departmentAncestors", "ancestors", "unitId")
+
+
+def _with_object_ids(value: Any, rng: Any, field: str = "") -> Any:
+    """``value`` with some of the ObjectId-like unit and department ids stored as ObjectIds."""
+    if isinstance(value, dict):
+        return {name: _with_object_ids(item, rng, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_with_object_ids(item, rng, field) for item in value]
+    if field in _ID_FIELDS and value in OBJECT_IDS and rng.random() < 0.7:
+        return ObjectId(value)
+    return value
 
 
 @st.composite

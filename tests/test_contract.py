@@ -9,8 +9,10 @@ import pytest
 from bson import ObjectId
 
 from convstats import (
+    Conversations,
     ConversationsByAgent,
     ConversationsByAgentEndpoint,
+    Grouping,
     MonitorRule,
     RocketChatAuthority,
     TimeWindow,
@@ -230,6 +232,62 @@ def test_an_object_id_agent_is_its_hexadecimal_string(workspace):
         str(named): "By id",
     }
     assert store.get_user(str(named)) is not None
+
+
+def test_an_object_id_user_is_found_by_its_lower_case_hexadecimal_string_only(workspace):
+    """A user stored under an ObjectId signs in by its lower-case 24-hex id, in every store."""
+    user = ObjectId("65f1a00000000000000000ab")
+    store = workspace({"rocketchat_room": [], "users": [{"_id": user, "roles": ["admin"]}]})
+    assert store.get_user(str(user)) is not None
+    assert store.get_user(str(user).upper()) is None
+
+
+UNIT_ID = ObjectId("65f1b0000000000000000001")
+SALES_ID = ObjectId("65f1b0000000000000000002")
+
+
+def test_object_id_departments_units_and_ancestors_are_their_hexadecimal_strings(workspace):
+    """A monitor of an ObjectId unit sees alike whether ids are ObjectIds or an export's strings."""
+    unit, sales = str(UNIT_ID), str(SALES_ID)
+    as_ids = {
+        "rocketchat_room": [
+            room("r1", at(1), "ana", departmentId=SALES_ID, departmentAncestors=[UNIT_ID]),
+            room("r2", at(2), "ana", departmentId=SALES_ID),
+            room("r3", at(3), "bo", departmentId=sales, departmentAncestors=unit),
+            room("r4", at(4), "bo", departmentId="other"),
+        ],
+        "users": WORKSPACE["users"],
+        "rocketchat_livechat_department": [
+            {"_id": UNIT_ID, "name": "Unit", "type": "u"},
+            {"_id": SALES_ID, "name": "Sales", "ancestors": [UNIT_ID]},
+            {"_id": "other", "name": "Other", "ancestors": []},
+        ],
+        "rocketchat_livechat_unit_monitors": [{"_id": "m1", "monitorId": "mon", "unitId": UNIT_ID}],
+    }
+    for data in (as_ids, _as_strings(as_ids)):
+        store = workspace(data)
+        authority = RocketChatAuthority(directory=store)
+        visibility = authority.visibility(authority.authenticate("mon"))
+        assert visibility.unit_ids == {unit}
+        assert visibility.department_ids == {sales, unit}  # the current rule: the unit too
+        counts = by_agent(store, WINDOW, visibility)
+        assert (dict(counts.per_agent), counts.unspecified) == ({"ana": 2, "bo": 1}, 0)
+        report = Conversations(store=store, grouping=Grouping.DEPARTMENT).report(WINDOW)
+        assert [(row.department_id, row.label, row.value) for row in report.rows] == [
+            ("other", "Other", 1),
+            (sales, "Sales", 3),
+        ]
+
+
+def _as_strings(value: Any) -> Any:
+    """``value`` with every ObjectId replaced by its hexadecimal string, as an export has it."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dict):
+        return {name: _as_strings(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_as_strings(item) for item in value]
+    return value
 
 
 @pytest.mark.parametrize("kind", ["u", ["u"], ["x", "u"]])
