@@ -46,6 +46,7 @@ from convstats.model import (
 from convstats.ports import Authority
 from convstats.report import Conversations
 from convstats.sorting import Sort, default_sort, parse_sort
+from convstats.workers import StoreCalls
 
 __all__ = [
     "STORAGE_UNAVAILABLE",
@@ -271,6 +272,9 @@ class ConversationsEndpoint:
     reports: Conversations
     authority: Authority
     server_tz: tzinfo = attrs.field(default=_UTC, validator=is_tzinfo)
+    #: Where :meth:`handle_async` runs the store calls: worker threads, bounded in number and
+    #: in time (share one between endpoints to share the bound).
+    calls: StoreCalls = attrs.field(factory=StoreCalls)
 
     def handle(
         self, params: Mapping[Any, Any], user_id: str | None, token: str | None = None
@@ -285,6 +289,21 @@ class ConversationsEndpoint:
         return Response(status=200, body=body)
 
     __call__ = handle
+
+    async def handle_async(
+        self, params: Mapping[Any, Any], user_id: str | None, token: str | None = None
+    ) -> Response:
+        """:meth:`handle` for an asynchronous application: the event loop never waits on the store.
+
+        The request runs in one of ``calls``' worker threads; when it has not been answered
+        within ``calls.timeout`` seconds (or cannot start, because every worker is busy with
+        a store that hangs) the answer is the 503 of a storage failure, and the call is left
+        to finish on its own.
+        """
+        try:
+            return await self.calls.run(lambda: self.handle(params, user_id, token))
+        except StorageError as error:
+            return storage_failure_response(error)
 
     def report(
         self, params: Mapping[Any, Any], user_id: str | None, token: str | None = None

@@ -30,11 +30,10 @@ import functools
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timezone, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -44,7 +43,6 @@ from convstats.errors import (
     ConvstatsError,
     MissingDependency,
     StorageError,
-    StorageTimeout,
 )
 from convstats.http import (
     ConversationsEndpoint,
@@ -55,6 +53,7 @@ from convstats.http import (
 from convstats.model import Grouping, MonitorRule, Report, TotalMode
 from convstats.ports import Aged, Directory, Workspace
 from convstats.report import Conversations
+from convstats.workers import StoreCalls
 from convstats_adapters.openapi import (
     HEALTH_PATH,
     METRICS_PATH,
@@ -67,8 +66,6 @@ from convstats_adapters.openapi import (
 )
 
 try:
-    import anyio
-    import anyio.to_thread
     from starlette.applications import Starlette
     from starlette.datastructures import MutableHeaders
     from starlette.requests import Request
@@ -91,7 +88,6 @@ __all__ = [
 if TYPE_CHECKING:
     from convstats_adapters.metrics import ServiceMetrics
 
-T = TypeVar("T")
 
 #: The dashboard's files, served at ``/`` when the folder exists.
 WEB_DIRECTORY: Final = Path(__file__).with_name("web")
@@ -188,50 +184,6 @@ class ConversationsService:
     def check_ready(self) -> None:
         """Return when the store answers a read; raise ``StorageError`` otherwise."""
         self.directory.permission_roles(VIEW_LIVECHAT_REPORTS)
-
-
-def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
-
-
-@attrs.define(kw_only=True)
-class StoreCalls:
-    """Runs blocking store calls in worker threads: ``threads`` at most, ``timeout`` each.
-
-    A call that has not returned after ``timeout`` seconds (or that cannot start before
-    then, because ``threads`` calls are still running) is answered with
-    :class:`~convstats.errors.StorageTimeout`; its thread is left to finish on its own and
-    keeps its place until it does, so a store that hangs costs at most ``threads`` threads.
-    """
-
-    threads: int = attrs.field(default=32, validator=[attrs.validators.instance_of(int), _positive])
-    timeout: float = attrs.field(default=30.0, validator=_positive)
-    _slots: threading.BoundedSemaphore = attrs.field(init=False, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._slots = threading.BoundedSemaphore(self.threads)
-
-    async def run(self, call: Callable[[], T], *, timeout: float | None = None) -> T:
-        """The result of ``call()``, run in a worker thread; its exception is raised as it is."""
-        limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        with anyio.move_on_after(limit) as scope:
-            return await anyio.to_thread.run_sync(
-                self._in_slot, call, deadline, limit, abandon_on_cancel=True
-            )
-        assert scope.cancelled_caught  # the only way out of the block without a return
-        raise StorageTimeout(f"the store did not answer within {limit:g} s")
-
-    def _in_slot(self, call: Callable[[], T], deadline: float, limit: float) -> T:
-        if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise StorageTimeout(
-                f"the store did not answer within {limit:g} s ({self.threads} calls still running)"
-            )
-        try:
-            return call()
-        finally:
-            self._slots.release()
 
 
 @attrs.frozen
