@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from convstats import TimeWindow, Visibility
 from convstats.errors import DataFormatError, MissingDependency
 from convstats_adapters import documents as doc
-from convstats_adapters.files import load_collections
+from convstats_adapters.files import MAX_NESTING, load_collections
 from convstats_adapters.memory import MemoryStore, loader
 from convstats_adapters.memory.table import FactTable
 from tests.builders import by_agent
@@ -323,3 +325,291 @@ def test_without_msgspec_from_path_uses_the_reference(
     assert MemoryStore.from_path(tmp_path).room_count == 1
     with pytest.raises(MissingDependency, match=r"convstats\[fast\]"):
         loader.read_rooms(tmp_path, indexed=False)
+
+
+# -- both loaders through MemoryStore.from_path --------------------------------------------------
+
+
+@contextmanager
+def reference_loader() -> Iterator[None]:
+    """MemoryStore.from_path as it loads without msgspec: through files.load_collections."""
+    saved = loader.msgspec
+    loader.msgspec = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        loader.msgspec = saved
+
+
+def loaded(directory: Path) -> tuple[Any, ...]:
+    """What MemoryStore.from_path makes of ``directory``: its rooms' facts, or its error."""
+    try:
+        store = MemoryStore.from_path(directory)
+    except DataFormatError as error:
+        return "error", str(error), error.path, error.line
+    return "rooms", store.rooms._table.facts(), store.room_count
+
+
+def same_outcome(directory: Path) -> tuple[Any, ...]:
+    """Load ``directory`` with the fast loader and with the reference: the same rooms, or error."""
+    with reference_loader():
+        expected = loaded(directory)
+    assert loaded(directory) == expected
+    with small_chunks():
+        assert loaded(directory) == expected
+    with without_numpy(), small_chunks():
+        assert loaded(directory) == expected
+    return expected
+
+
+ROOM = (
+    '{"_id": "r%d", "t": "l", "ts": {"$date": "2024-01-02T03:04:05.678Z"}, '
+    '"servedBy": {"_id": "a"}}'
+)
+GOOD = [ROOM % n for n in range(3)]
+DEEP = MAX_NESTING  # the document is the first level: one more bracket goes past the limit
+DIGITS = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
+
+
+def nested(levels: int, array: bool = True) -> str:
+    """A value nested ``levels`` deep."""
+    return "[" * levels + "]" * levels if array else '{"a":' * levels + "1" + "}" * levels
+
+
+def room_file(*lines: str | bytes, ending: bytes = b"\n", head: bytes = b"") -> bytes:
+    parts = [line.encode() if isinstance(line, str) else line for line in lines]
+    return head + ending.join(parts) + ending
+
+
+def array_file(*elements: str, head: bytes = b"") -> bytes:
+    return head + ("[" + ",\n".join(elements) + "]").encode()
+
+
+def with_field(field: str, value: str, room: int = 9) -> str:
+    """A counted room with one more field, written as given."""
+    return ROOM[:-1] % room + f', "{field}": {value}}}'
+
+
+#: Room files as an attacker writes them; each loads the same way through both loaders.
+HOSTILE: dict[str, bytes] = {
+    "plain": room_file(*GOOD),
+    "nested past the limit, unread field": room_file(
+        GOOD[0], with_field("v", nested(DEEP)), GOOD[1]
+    ),
+    "nested objects past the limit, unread field": room_file(
+        GOOD[0], with_field("v", nested(DEEP, array=False))
+    ),
+    "nested at the limit, unread field": room_file(GOOD[0], with_field("v", nested(DEEP - 1))),
+    "nested past the limit, read field": room_file(
+        GOOD[0], with_field("departmentAncestors", nested(DEEP))
+    ),
+    "nested past the recursion limit": room_file(GOOD[0], with_field("v", nested(5000))),
+    "nested in a string": room_file(GOOD[0], with_field("v", '"' + "[" * 5000 + '"')),
+    "nested in ts": room_file(
+        GOOD[0], '{"_id": "x", "ts": ' + '{"$date": ' * 600 + "1" + "}" * 601
+    ),
+    "a number too long, unread field": room_file(GOOD[0], with_field("msgs", "9" * (DIGITS + 1))),
+    "a number just short enough": room_file(GOOD[0], with_field("msgs", "9" * DIGITS)),
+    "a negative number too long": room_file(GOOD[0], with_field("msgs", "-" + "9" * (DIGITS + 1))),
+    "a long fraction": room_file(GOOD[0], with_field("msgs", "1." + "9" * (DIGITS + 1))),
+    "a number too long as _id": room_file(GOOD[0], '{"_id": ' + "9" * (DIGITS + 1) + "}"),
+    "long digits in a string": room_file(GOOD[0], with_field("msgs", '"' + "9" * 9000 + '"')),
+    "a huge float": room_file(GOOD[0], with_field("msgs", "1e999")),
+    "bad UTF-8": room_file(GOOD[0], b'{"_id": "\xff"}', GOOD[1]),
+    "bad UTF-8 after bad JSON": room_file(GOOD[0], "{bad", b'{"_id": "\xff"}'),
+    "bad JSON after bad UTF-8": room_file(GOOD[0], b'{"_id": "\xff"}', "{bad"),
+    "overlong UTF-8": room_file(GOOD[0], b'{"_id": "\xc0\xaf"}'),
+    "a surrogate in UTF-8": room_file(GOOD[0], b'{"_id": "\xed\xa0\x80"}'),
+    "UTF-8 cut at the end": room_file(GOOD[0]) + b'{"_id": "\xc3',
+    "a lone surrogate escape": room_file(GOOD[0], '{"_id": "\\ud800", "t": "l"}'),
+    "a lone surrogate agent": room_file(GOOD[0], with_field("servedBy", '{"_id": "\\udc00"}')),
+    "NUL in a string": room_file(GOOD[0], b'{"_id": "q\x00"}'),
+    "NUL alone": room_file(GOOD[0], b"\x00", GOOD[1]),
+    "a byte order mark": room_file(*GOOD, head=b"\xef\xbb\xbf"),
+    "two byte order marks": room_file(*GOOD, head=b"\xef\xbb\xbf\xef\xbb\xbf"),
+    "a byte order mark on line 2": room_file(GOOD[0], b"\xef\xbb\xbf" + GOOD[1].encode()),
+    "CRLF": room_file(*GOOD, ending=b"\r\n"),
+    "CR": room_file(*GOOD, ending=b"\r"),
+    "blank lines": room_file("", GOOD[0], "", "  ", "\t\r", GOOD[1], "", ""),
+    "form feed and vertical tab lines": room_file(GOOD[0], "\x0c", "\x0b", GOOD[1]),
+    "a form feed before a room": room_file(GOOD[0], "\x0c" + GOOD[1]),
+    "unicode space lines": room_file(GOOD[0], "\x1c", GOOD[1]),
+    "a NEL line": room_file(GOOD[0], "\x85", GOOD[1]),
+    "a line separator line": room_file(GOOD[0], "\u2028", GOOD[1]),
+    "a line separator in a string": room_file(GOOD[0], '{"_id": "a\u2028b\u0085c"}'),
+    "two values on a line": room_file(GOOD[0], GOOD[1] + " " + ROOM % 7),
+    "two values and a comma": room_file(GOOD[0], GOOD[1] + "," + ROOM % 7),
+    "truncated JSON": room_file(GOOD[0], GOOD[1][:30]),
+    "truncated at the end": room_file(GOOD[0]) + GOOD[1][:30].encode(),
+    "trailing garbage": room_file(GOOD[0], GOOD[1] + "x"),
+    "an array line": room_file(GOOD[0], "[1, 2]"),
+    "a scalar line": room_file(GOOD[0], "5"),
+    "a wrapper line": room_file(GOOD[0], '{"$date": "2024-01-02T03:04:05.678Z"}'),
+    "an empty object": room_file(GOOD[0], "{}"),
+    "bad $date": room_file(GOOD[0], with_field("t", '"l"').replace("2024-01-02", "2024-13-02")),
+    "bad $date text": room_file(GOOD[0], '{"_id": "q", "t": "l", "ts": {"$date": "yesterday"}}'),
+    "bad $oid": room_file(GOOD[0], '{"_id": {"$oid": 5}, "t": "l"}'),
+    "bad $oid agent": room_file(GOOD[0], with_field("servedBy", '{"_id": {"$oid": [1]}}')),
+    "bad $numberLong date": room_file(
+        GOOD[0], '{"_id": "q", "ts": {"$date": {"$numberLong": "x"}}}'
+    ),
+    "bad $numberLong id": room_file(GOOD[0], '{"_id": {"$numberLong": "x"}}'),
+    "a date beyond year 9999": room_file(
+        GOOD[0], '{"_id": "q", "ts": {"$date": 1' + "0" * 20 + "}}"
+    ),
+    "duplicate _id": room_file(GOOD[0], GOOD[1], "", GOOD[0]),
+    "duplicate ObjectId and string": room_file(
+        '{"_id": {"$oid": "65f1a0000000000000000001"}}', '{"_id": "65f1a0000000000000000001"}'
+    ),
+    "duplicate numbers": room_file('{"_id": 5}', '{"_id": {"$numberInt": "5"}}', '{"_id": 5.0}'),
+    "rooms without _id": room_file('{"t": "l"}', '{"t": "l"}', GOOD[0]),
+    "duplicate keys": room_file('{"_id": "a", "_id": "b", "t": "l", "t": "c"}'),
+    "NaN and Infinity": room_file(with_field("v", "NaN"), with_field("w", "-Infinity", room=8)),
+    "single quotes": room_file("{'_id': 'a'}"),
+    "a control character": room_file(GOOD[0], '{"_id": "a\tb"}'),
+    "an array file": array_file(*GOOD),
+    "an array file after blank lines": array_file(*GOOD, head=b"\n \n\r\n"),
+    "an array file after a byte order mark": array_file(*GOOD, head=b"\xef\xbb\xbf\n"),
+    "an array file after a form feed": array_file(*GOOD, head=b"\x0c"),
+    "an array with a duplicate": array_file(GOOD[0], GOOD[1], GOOD[0]),
+    "an array with a scalar": array_file(GOOD[0], "5", GOOD[1]),
+    "an array nested past the limit": array_file(GOOD[0], with_field("v", nested(DEEP))),
+    "an unclosed array": array_file(*GOOD)[:-1],
+    "an array with a trailing comma": array_file(*GOOD, "")[:-2] + b",\n]",
+    "an array and more": array_file(*GOOD) + b"\n[]",
+    "an empty file": b"",
+    "only blank lines": b"\n\n  \n\r\n",
+    "only a byte order mark": b"\xef\xbb\xbf",
+    "gzip magic in a plain name": b"\x1f\x8b\x08\x00",
+}
+
+
+@pytest.mark.parametrize("content", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_room_files_load_the_same_through_both_loaders(
+    tmp_path: Path, content: bytes
+) -> None:
+    """Any room file gives the same rooms, or the same error at the same line, either way."""
+    (tmp_path / "rocketchat_room.json").write_bytes(content)
+    same_outcome(tmp_path)
+
+
+@pytest.mark.skipif(
+    not hasattr(sys, "set_int_max_str_digits"), reason="no limit on an integer's digits here"
+)
+@pytest.mark.parametrize("digits", [640, 641, 700])
+def test_a_lowered_digit_limit_holds_for_both_loaders(tmp_path: Path, digits: int) -> None:
+    """With Python's digit limit at its lowest, a short line's long integer is refused alike."""
+    (tmp_path / "rocketchat_room.json").write_bytes(
+        room_file(GOOD[0], with_field("msgs", "9" * digits), GOOD[1])
+    )
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        outcome = same_outcome(tmp_path)
+    finally:
+        sys.set_int_max_str_digits(saved)
+    assert outcome[0] == ("rooms" if digits == 640 else "error")
+
+
+#: Lines that break something, as bytes: kept small, and mixed with generated rooms.
+HOSTILE_LINES = st.sampled_from(
+    (
+        b"",
+        b"  \t",
+        b"\r",
+        b"\x0c",
+        b"\x1c",
+        b"\xc2\x85",
+        b"\x00",
+        b"\xef\xbb\xbf{}",
+        b'{"_id": "\xff"}',
+        b'{"_id": "\xed\xa0\x80", "t": "l"}',
+        b'{"_id": "\\ud800", "t": "l"}',
+        b"[1, 2]",
+        b"{bad",
+        b'{"_id": "x"} {"_id": "y"}',
+        b'{"_id": "x"},',
+        b'{"$date": "2024-01-02T03:04:05.678Z"}',
+        *(
+            with_field(field, value, room=7).encode()
+            for field in ("v", "departmentAncestors")
+            for value in (nested(DEEP - 1), nested(DEEP), nested(DEEP - 1, array=False))
+        ),
+        with_field("v", nested(DEEP + 1000)).encode(),
+        *(
+            with_field("msgs", sign + "9" * digits, room=6).encode()
+            for sign in ("", "-")
+            for digits in (DIGITS, DIGITS + 1)
+        ),
+        ('{"_id": ' + "1" * (DIGITS + 1) + "}").encode(),
+    )
+)
+
+
+@st.composite
+def hostile_room_files(draw: st.DrawFn) -> bytes:
+    """A rooms file of generated rooms and hostile lines, in any line ending, maybe an array."""
+    rooms = draw(st.lists(room_documents(bad=True), max_size=6))
+    lines = [json.dumps(room, ensure_ascii=draw(st.booleans())).encode() for room in rooms]
+    for _ in range(draw(st.integers(0, 3))):
+        lines.insert(draw(st.integers(0, len(lines))), draw(HOSTILE_LINES))
+    head = draw(st.sampled_from((b"", b"", b"\xef\xbb\xbf", b"\n\n")))
+    if draw(st.integers(0, 5)) == 0:
+        return head + b"[" + b",\n".join(lines) + b"]"
+    ending = draw(st.sampled_from((b"\n", b"\r\n")))
+    return head + ending.join(lines) + draw(st.sampled_from((ending, b"")))
+
+
+@given(content=hostile_room_files())
+@example(content=room_file(GOOD[0], with_field("v", nested(5000))))
+@example(content=room_file(GOOD[0], b'{"_id": "\xff"}'))
+@example(content=array_file(*GOOD, head=b"\n\n"))
+@example(content=room_file(GOOD[0], GOOD[0]))
+def test_rooms_load_the_same_through_both_loaders(tmp_path_factory: Any, content: bytes) -> None:
+    """Generated hostile room files give the same rooms, or the same error, either way."""
+    directory = tmp_path_factory.mktemp("export")
+    (directory / "rocketchat_room.json").write_bytes(content)
+    same_outcome(directory)
+
+
+#: Export folders with something wrong in more than one file: (file name, content) pairs.
+SEVERAL_WRONG = {
+    "bad rooms and bad users": {
+        "rocketchat_room.json": room_file(GOOD[0], "{bad"),
+        "users.json": b"{bad\n",
+    },
+    "repeated rooms and repeated users": {
+        "rocketchat_room.json": room_file(GOOD[0], GOOD[0]),
+        "users.json": b'{"_id": "ana"}\n{"_id": "ana"}\n',
+    },
+    "repeated rooms and bad users": {
+        "rocketchat_room.json": room_file(GOOD[0], GOOD[0]),
+        "users.json": b'{"_id": "ana"}\n\xff\n',
+    },
+    "bad rooms and users twice": {
+        "rocketchat_room.json": room_file(GOOD[0], "{bad"),
+        "users.json": b"",
+        "users.json.gz": gzip.compress(b""),
+    },
+    "bad rooms and a folder for the units": {
+        "rocketchat_room.json": room_file(GOOD[0], "{bad"),
+        "rocketchat_livechat_department.json/": b"",
+    },
+    "repeated rooms and a folder for the units": {
+        "rocketchat_room.json": room_file(GOOD[0], GOOD[0]),
+        "rocketchat_livechat_department.json/": b"",
+    },
+}
+
+
+@pytest.mark.parametrize("files", SEVERAL_WRONG.values(), ids=SEVERAL_WRONG.keys())
+def test_errors_in_several_files_come_in_the_same_order(
+    tmp_path: Path, files: dict[str, bytes]
+) -> None:
+    """Both loaders check the files in one order: the same error comes first either way."""
+    for name, content in files.items():
+        if name.endswith("/"):
+            (tmp_path / name).mkdir()
+        else:
+            (tmp_path / name).write_bytes(content)
+    assert same_outcome(tmp_path)[0] == "error"

@@ -6,7 +6,9 @@ import contextlib
 import gzip
 import json
 import os
+import sys
 import threading
+import tracemalloc
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -18,6 +20,8 @@ from convstats import TimeWindow, Visibility
 from convstats.dates import parse_iso_datetime
 from convstats.errors import DataFormatError
 from convstats_adapters.files import (
+    MAX_DOCUMENT_BYTES,
+    MAX_NESTING,
     DateOutOfRange,
     decode_value,
     load_collections,
@@ -503,3 +507,153 @@ def test_exported_dates_read_as_the_full_parser_reads_them(text):
 def test_exported_dates(text, expected):
     """mongoexport's own shape, with and without milliseconds or an offset, is read exactly."""
     assert decode_value({"$date": text}) == expected
+
+
+@pytest.mark.parametrize("name", [ROOMS_FILE, "users.json", "rocketchat_room.json.gz"])
+def test_a_directory_named_like_an_export_is_refused_and_closed(tmp_path, name):
+    """A folder named like an export file is refused by name, and no descriptor stays open."""
+    if name == "users.json":
+        no_rooms(tmp_path)
+    (tmp_path / name).mkdir()
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("no /proc/self/fd here")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(DataFormatError, match=r"not a regular file \(a directory\)") as caught:
+            MemoryStore.from_path(tmp_path)
+        assert caught.value.path == str(tmp_path / name)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def python_lines_run(function):
+    """How many lines of Python ``function()`` runs: work counted without a clock."""
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        count += event == "line"
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        function()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def write_export(path, data):
+    """Write ``data`` to ``path``, gzip-compressed when the name says so."""
+    path.write_bytes(gzip.compress(data, compresslevel=1) if path.suffix == ".gz" else data)
+
+
+@pytest.mark.parametrize("name", [ROOMS_FILE, ROOMS_FILE + ".gz"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        pytest.param(lambda blank: blank + json.dumps(RELAXED).encode() + b"\n", id="lines"),
+        pytest.param(lambda blank: b"[" + blank + json.dumps(RELAXED).encode() + b"]", id="array"),
+    ],
+)
+def test_runs_of_blank_lines_cost_no_work_a_line(tmp_path, name, layout):
+    """A million blank lines more add no line of Python: they are skipped by a scan of bytes."""
+
+    def lines_run(blank_lines):
+        write_export(tmp_path / name, layout(b"\n" * blank_lines + b" \r\n\t" * 1000))
+        stores = []
+        count = python_lines_run(lambda: stores.append(MemoryStore.from_path(tmp_path)))
+        assert stores[0].room_count == 1
+        return count
+
+    lines_run(1000)  # the first load may import what loading needs
+    assert lines_run(1_001_000) - lines_run(1000) < 1000
+
+
+def huge_line_export(path, size):
+    """Write ``path``: a room, then a line of ``size`` bytes in a string (gzip if so named)."""
+    piece = b"a" * (1 << 20)
+    head = json.dumps(RELAXED).encode() + b'\n{"_id": "r2", "note": "'
+    if path.suffix != ".gz":
+        with path.open("wb") as out:
+            out.write(head)
+            for _ in range(size >> 20):
+                out.write(piece)
+            out.write(b'"}\n')
+        return
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(head)
+        for _ in range(size >> 20):
+            out.write(piece)
+        out.write(b'"}\n')
+
+
+@pytest.mark.parametrize("name", [ROOMS_FILE, ROOMS_FILE + ".gz"])
+def test_a_huge_line_is_refused_before_it_is_held(tmp_path, name):
+    """A line past 16 MiB is an error naming its file and line, read no further than that."""
+    huge_line_export(tmp_path / name, 4 * MAX_DOCUMENT_BYTES)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFormatError, match="a line of more than 16 MiB") as caught:
+            MemoryStore.from_path(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.path == str(tmp_path / name)
+    assert caught.value.line == 2
+    assert peak < 3 * MAX_DOCUMENT_BYTES
+
+
+def test_a_line_of_the_limit_is_read(tmp_path):
+    """A line of exactly 16 MiB, LF aside, is a line like any other."""
+    room = json.dumps({**RELAXED, "note": ""}).encode()
+    padded = room[:-2] + b"a" * (MAX_DOCUMENT_BYTES - len(room)) + b'"}'
+    assert len(padded) == MAX_DOCUMENT_BYTES
+    write_export(tmp_path / (ROOMS_FILE + ".gz"), padded + b"\n" + padded.replace(b"r1", b"r3"))
+    assert MemoryStore.from_path(tmp_path).room_count == 2
+    write_export(tmp_path / (ROOMS_FILE + ".gz"), padded + b"a\n")
+    with pytest.raises(DataFormatError, match="a line of more than 16 MiB"):
+        MemoryStore.from_path(tmp_path)
+
+
+def test_an_array_longer_than_the_limit_is_read_a_document_at_a_time(tmp_path):
+    """A --jsonArray export on one line may be any size; each of its documents is bounded."""
+    note = "n" * 10_000
+    rooms = [{**RELAXED, "_id": f"r{n}", "note": note} for n in range(2000)]
+    (tmp_path / ROOMS_FILE).write_text(json.dumps(rooms))
+    size = (tmp_path / ROOMS_FILE).stat().st_size
+    assert size > MAX_DOCUMENT_BYTES
+    tracemalloc.start()
+    try:
+        assert MemoryStore.from_path(tmp_path).room_count == 2000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * size  # the documents, and never the whole text beside them
+    huge = {**RELAXED, "_id": "r2", "note": "n" * MAX_DOCUMENT_BYTES}
+    text = json.dumps([RELAXED, huge], indent=1)
+    (tmp_path / ROOMS_FILE).write_text(text)
+    with pytest.raises(DataFormatError, match="a document of more than 16 MiB") as caught:
+        load_collections(tmp_path)
+    assert caught.value.line == text.count("\n", 0, text.index('"r2"'))  # its "{"
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_a_collections_file_is_read_a_document_at_a_time(tmp_path, gzipped):
+    """A single JSON file of collections is bounded by the document too, not by the file."""
+    path = tmp_path / ("data.json.gz" if gzipped else "data.json")
+    huge = {**RELAXED, "_id": "r2", "note": "n" * MAX_DOCUMENT_BYTES}
+    text = json.dumps({"users": [{"_id": "ana"}], "rocketchat_room": [RELAXED, huge]}, indent=1)
+    write_export(path, text.encode())
+    with pytest.raises(DataFormatError, match="a document of more than 16 MiB") as caught:
+        load_collections(path)
+    assert caught.value.line == text.count("\n", 0, text.index('"r2"'))  # its "{"
+    deep = {"_id": "r2", "v": json.loads("[" * MAX_NESTING + "]" * MAX_NESTING)}
+    write_export(path, json.dumps({"rocketchat_room": [RELAXED, deep]}).encode())
+    with pytest.raises(DataFormatError, match="nested too deep") as caught:
+        load_collections(path)
+    assert caught.value.line == 1
+    write_export(path, json.dumps({"rocketchat_room": [RELAXED], "other": [[1], 2]}).encode())
+    assert load_collections(path) == load_collections(
+        tmp_path / "data.json.gz" if gzipped else path
+    )

@@ -536,6 +536,59 @@ def test_driver_messages_are_redacted_of_the_uris_secrets(
     assert "auth failed for ***" in str(info.value)
 
 
+# A URI, a driver message quoting its credentials among other text, and what is left of it.
+HOSTILE_CREDENTIALS = {
+    "one-letter user and password": (
+        "mongodb://a:b@127.0.0.1:1/rc",
+        "auth failed for a:b (user a, password b) on database rc at 127.0.0.1:1: a b",
+        "auth failed for *** (user ***, password ***) on database rc at 127.0.0.1:1: *** ***",
+    ),
+    "a password that is a fragment of the host": (
+        "mongodb://alice:local@localhost:1/rc",
+        "localhost:1: connection refused, password local rejected, locale C",
+        "localhost:1: connection refused, password *** rejected, locale C",
+    ),
+    "a password that is the host": (
+        "mongodb://alice:localhost@localhost:1/rc",
+        "localhost:1: connection refused for alice:localhost",
+        "localhost:1: connection refused for ***",
+    ),
+    "a password that is the database": (
+        "mongodb://alice:rc@127.0.0.1:1/rc",
+        "not authorized on rc for alice:rc",
+        "not authorized on rc for ***",
+    ),
+    "percent-escapes": (
+        "mongodb://%61:p%40s%3A@127.0.0.1:1/rc",
+        "auth failed for %61:p%40s%3A (a, p@s:) a:p@s: on admin",
+        "auth failed for *** (***, ***) *** on admin",
+    ),
+    "a long password anywhere": (
+        "mongodb://alice:Tr0ub4dor-S3cr3t@127.0.0.1:1/rc",
+        "auth failed (xTr0ub4dor-S3cr3tx) on rc",
+        "auth failed (x***x) on rc",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("uri", "message", "shown"), HOSTILE_CREDENTIALS.values(), ids=HOSTILE_CREDENTIALS.keys()
+)
+def test_redaction_takes_whole_credentials_and_leaves_the_rest_legible(
+    monkeypatch: pytest.MonkeyPatch, uri: str, message: str, shown: str
+) -> None:
+    """A short credential is masked where it stands alone, never inside a word or a host."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionFailure(message)
+
+    monkeypatch.setattr(pymongo.database.Database, "command", fail)
+    monkeypatch.setattr(pymongo.collection.Collection, "find_one", fail)
+    with MongoStore(uri) as store, pytest.raises(StorageUnavailable) as info:
+        store.get_user("u1")
+    assert str(info.value).endswith(f"server unavailable: {shown}")
+
+
 def test_without_pymongo_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing the adapter without pymongo raises MissingDependency naming the mongo extra."""
     monkeypatch.setitem(sys.modules, "pymongo", None)

@@ -4,7 +4,10 @@ Files come from outside and are read defensively: only regular files are opened 
 ``/dev/zero`` would be read forever), gzip is recognised by its magic number, a UTF-8 byte
 order mark is dropped, and every failure, including nesting too deep for the parser and
 numbers too long to convert, is a :class:`~convstats.errors.DataFormatError` naming the file
-and the line.
+and the line. The work and the memory are bounded by the document, not by the file: text is
+read a block at a time, a line or a document longer than :data:`MAX_DOCUMENT_BYTES` is refused
+before more of it is read, and runs of blank lines are skipped at the speed of a byte scan, so
+that a small gzip file cannot expand into gigabytes held or hours of work.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -35,6 +38,8 @@ from convstats.model import EPOCH
 from convstats_adapters import documents as doc
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "MAX_NESTING",
     "REPORT_COLLECTIONS",
     "DateOutOfRange",
     "ProgressCallback",
@@ -63,8 +68,29 @@ _BOM: Final = b"\xef\xbb\xbf"
 # Without it, opening a FIFO would wait for a writer before the file type could be checked.
 _NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _PROGRESS_EVERY: Final = 1024
-# A string token (no raw newline can occur in one), a bracket, or a line break.
-_STRUCTURE: Final = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[\[\]{}\n]')
+
+#: The most bytes a line of a JSON Lines export, or a document of any other file, may hold:
+#: 16 MiB, MongoDB's own limit on a document (as BSON). Rocket.Chat's rooms and users are a
+#: few kilobytes; the limit bounds the memory one document can take while it is parsed.
+MAX_DOCUMENT_BYTES: Final = 16 * 1024 * 1024
+#: The deepest a document's arrays and objects may nest. MongoDB stores at most 100 levels;
+#: 512 leaves the parsers, which recurse a level at a time, room within the interpreter's
+#: default recursion limit (1,000), wherever the loader is called from.
+MAX_NESTING: Final = 512
+_TOO_DEEP: Final = f"arrays or objects nested too deep (more than {MAX_NESTING} levels)"
+_TOO_DEEP_HERE: Final = "arrays or objects nested too deep for the stack left on this thread"
+_TOO_LONG: Final = f"more than {MAX_DOCUMENT_BYTES // 2**20} MiB, larger than any MongoDB document"
+#: Bytes read at a time by the reference reader (text, after gzip).
+_BLOCK_BYTES: Final = 1 << 20
+# The whitespace of bytes.isspace(): a line of nothing else is blank and skipped.
+_BLANK: Final = re.compile(rb"[ \t\n\r\x0b\x0c]*")
+# The whitespace JSON allows between values.
+_JSON_SPACE: Final = re.compile(r"[ \t\n\r]*")
+# A string token (no raw newline can occur in one), or a bracket.
+_STRUCTURE: Final = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"|[\[\]{}]')
+_WRAPPERS: Final = frozenset(
+    ("$date", "$oid", "$numberInt", "$numberLong", "$numberDouble", "$numberDecimal")
+)
 
 _progress: ContextVar[ProgressCallback | None] = ContextVar("convstats_progress", default=None)
 
@@ -199,46 +225,47 @@ def decode_value(document: dict[str, Any]) -> Any:
     return document
 
 
-def _deepest_line(text: str) -> int:
-    """The line where ``text`` first reaches its deepest nesting (only read after a failure)."""
-    depth = deepest = 0
-    line = found = 1
-    for match in _STRUCTURE.finditer(text):
-        token = match.group()
-        if token == "\n":
-            line += 1
-        elif token in ("[", "{"):
+_DECODER: Final = json.JSONDecoder(object_hook=decode_value)
+
+
+def _nesting_past(text: str, start: int = 0, end: int | None = None) -> int | None:
+    """Where the nesting of ``text[start:end]`` first goes past :data:`MAX_NESTING`, or None."""
+    if text.count("[", start, end) + text.count("{", start, end) <= MAX_NESTING:
+        return None  # a bracket a level: too few to nest that deep, wherever they are
+    depth = 0
+    for match in _STRUCTURE.finditer(text, start, len(text) if end is None else end):
+        token = match[0]
+        if token in ("[", "{"):
             depth += 1
-            if depth > deepest:
-                deepest, found = depth, line
+            if depth > MAX_NESTING:
+                return match.start()
         elif token in ("]", "}"):
             depth -= 1
-    return found
+    return None
 
 
-def _long_number_line(text: str) -> int | None:
-    """The line of the first integer longer than Python converts (only read after a failure)."""
+def _long_number_at(text: str, start: int = 0) -> int | None:
+    """Where the first integer longer than Python converts starts (read after a failure)."""
     # The limit exists from Python 3.10.7 (before it, no integer is too long to convert).
     limit: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
-    match = re.search(rf"\d{{{limit + 1},}}", text) if limit else None
-    return None if match is None else text.count("\n", 0, match.start()) + 1
+    match = re.compile(rf"\d{{{limit + 1},}}").search(text, start) if limit else None
+    return None if match is None else match.start()
 
 
-def _parse(path: Path, text: str, *, line: int | None = None) -> Any:
-    """Parse ``text``, the whole file or, for JSON Lines, its line number ``line``."""
+def _parse(path: Path, text: str, *, line: int) -> Any:
+    """Parse ``text``, line ``line`` of a JSON Lines file."""
+    if len(text) > 2 * MAX_NESTING and _nesting_past(text) is not None:
+        raise DataFormatError(str(path), _TOO_DEEP, line=line)
     try:
         return json.loads(text, object_hook=decode_value)
     except json.JSONDecodeError as error:
-        at = error.lineno if line is None else line  # a JSON line is one line, bar its "\n"
-        raise DataFormatError(str(path), error.msg, line=at) from None
+        raise DataFormatError(str(path), error.msg, line=line) from None
     except _BadValue as error:
         raise DataFormatError(str(path), str(error), line=line) from None
-    except RecursionError:
-        deep = _deepest_line(text) if line is None else line
-        raise DataFormatError(str(path), "arrays or objects nested too deep", line=deep) from None
+    except RecursionError:  # within MAX_NESTING: called on a thread with little stack left
+        raise DataFormatError(str(path), _TOO_DEEP_HERE, line=line) from None
     except ValueError:  # Python's limit on the digits of an integer it converts
-        long = _long_number_line(text) if line is None else line
-        raise DataFormatError(str(path), "a number too long to read", line=long) from None
+        raise DataFormatError(str(path), "a number too long to read", line=line) from None
 
 
 def _decode(path: Path, data: bytes, *, line: int) -> str:
@@ -273,7 +300,8 @@ def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
         raise DataFormatError(str(path), "no such file or directory") from None
     except OSError as error:
         raise DataFormatError(str(path), error.strerror or "cannot be opened") from None
-    with open(fd, "rb") as raw:  # owns fd from here on
+    try:
+        # Checked before open(): a directory opens as a descriptor but not as a file object.
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise DataFormatError(
@@ -281,11 +309,255 @@ def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
             )
         if _NONBLOCK:
             os.set_blocking(fd, True)
+        raw = open(fd, "rb")  # noqa: SIM115 (owns fd from here on, closed below)
+    except BaseException:
+        os.close(fd)
+        raise
+    with raw:
         if raw.peek(2)[:2] != _GZIP_MAGIC:
             yield raw
             return
         with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
             yield unzipped
+
+
+class _Lines:
+    """A JSON Lines file's text in blocks of whole lines, none longer than the limit.
+
+    Iterating gives ``(number, block)``: ``block`` holds whole lines, the file's last one
+    perhaps without its LF, and ``number`` is the number of its first line. Lines end at LF
+    only: U+0085, U+2028 and U+2029, which mongoexport writes unescaped inside strings, stay
+    inside their line. A byte order mark before the first line is dropped. A line is refused
+    as soon as more than :data:`MAX_DOCUMENT_BYTES` of it has been read.
+
+    A file whose first character (after blank lines) is ``[`` is one JSON array, not lines:
+    iterating stops before that line, and ``array`` is its number and the text read from its
+    start, for :class:`_Json` to read on.
+    """
+
+    def __init__(self, path: Path, stream: io.BufferedIOBase, size: int) -> None:
+        if not len(_BOM) <= size <= MAX_DOCUMENT_BYTES:
+            raise ValueError(f"blocks of {size} bytes: from 3 bytes to the line limit")
+        self.path, self.stream, self.size = path, stream, size
+        self.array: tuple[int, bytes] | None = None
+        self._pending = b""
+        #: The number of the line ``_pending`` starts.
+        self._line = 1
+        self._breaks: int | None = None
+
+    def counted(self, breaks: int) -> None:
+        """Take the number of LFs in the block just given, counted by its reader already."""
+        self._breaks = breaks
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        data = self._read().removeprefix(_BOM)
+        content = False
+        while data:
+            held = len(self._pending)
+            if held:
+                data = self._pending + data
+            if not content:
+                at = _blank_end(data, 0)
+                content = at < len(data)
+                if data[at : at + 1] == b"[":
+                    begin = data.rfind(b"\n", 0, at) + 1
+                    self.array = self._line + data.count(b"\n", 0, begin), data[begin:]
+                    return
+            cut = data.rfind(b"\n", held) + 1
+            if not cut:
+                self._pending = data
+                if len(data) > MAX_DOCUMENT_BYTES:
+                    self._refuse()
+            else:
+                # Only the first line can be longer than a block: it carries on what was held.
+                if held and data.find(b"\n", held) > MAX_DOCUMENT_BYTES:
+                    self._refuse()
+                block, self._pending = data[:cut], data[cut:]
+                self._breaks = None
+                yield self._line, block
+                self._line += block.count(b"\n") if self._breaks is None else self._breaks
+            data = self._read()
+        if self._pending:
+            yield self._line, self._pending
+
+    def _read(self) -> bytes:
+        try:
+            return self.stream.read(self.size)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataFormatError(str(self.path), _read_failure(error), line=self._line) from None
+
+    def _refuse(self) -> NoReturn:
+        raise DataFormatError(str(self.path), f"a line of {_TOO_LONG}", line=self._line)
+
+
+def _blank_end(block: bytes, at: int) -> int:
+    """Where the blank bytes (and lines) from ``at`` end."""
+    blank = _BLANK.match(block, at)
+    return at if blank is None else blank.end()
+
+
+def _content_lines(block: bytes, first: int) -> Iterator[tuple[int, bytes]]:
+    """The lines of ``block`` that are not blank, each with its number (``first``: the first's).
+
+    A line is blank when ``bytes.isspace`` says so; a run of them is skipped by one match of
+    a regular expression, so that millions of blank lines cost what a scan of their bytes
+    does. Lines are given without their LF.
+    """
+    number, at, size = first, 0, len(block)
+    while at < size:
+        content = _blank_end(block, at)
+        if content == size:
+            return
+        begin = block.rfind(b"\n", at, content) + 1 or at
+        number += block.count(b"\n", at, begin)
+        end = block.find(b"\n", content)
+        if end < 0:
+            end = size
+        yield number, block[begin:end]
+        number, at = number + 1, end + 1
+
+
+class _Json:
+    """JSON text from a stream, decoded a block at a time and parsed a value at a time.
+
+    ``text[pos:]`` is what is still to be parsed; the text before ``pos`` is dropped as more
+    is read, so what is held is the value being parsed and a block. A value that would hold
+    more than :data:`MAX_DOCUMENT_BYTES` is refused before more of it is read.
+    """
+
+    def __init__(self, path: Path, stream: io.BufferedIOBase, head: bytes, line: int) -> None:
+        """Read ``stream`` on from ``head``, bytes read already, whose first line is ``line``."""
+        self.path, self.stream = path, stream
+        self.text, self.pos = "", 0
+        # The line of text[_counted], moved on as the lines of parsed values are asked for.
+        self._line, self._counted = line, 0
+        # Bytes not yet decoded (the start of a character cut by a block), and their line.
+        self._raw, self._raw_line = b"", line
+        self._ended = False
+        self._add(head)
+
+    def skip(self) -> str:
+        """Skip JSON whitespace; the next character, or ``""`` at the end of the text."""
+        while True:
+            space = _JSON_SPACE.match(self.text, self.pos)
+            self.pos = self.pos if space is None else space.end()
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self._fill():
+                return ""
+
+    def value(self) -> tuple[Any, int]:
+        """The JSON value after the whitespace at ``pos``, and the line it starts on."""
+        self.skip()
+        while True:
+            start = self.pos
+            try:
+                value, end = _DECODER.raw_decode(self.text, start)
+            except json.JSONDecodeError as error:
+                if self._more(start):
+                    continue
+                self.fail(error.msg, error.pos)
+            except _BadValue as error:
+                self.fail(str(error), start)
+            except RecursionError:
+                deep = _nesting_past(self.text, start)
+                if deep is None:  # within MAX_NESTING: a thread with little stack left
+                    self.fail(_TOO_DEEP_HERE, start)
+                self.fail(_TOO_DEEP, deep)
+            except ValueError:  # Python's limit on the digits of an integer it converts
+                long = _long_number_at(self.text, start)
+                self.fail("a number too long to read", start if long is None else long)
+            # A number or a literal that ends the text read so far may go on in the next block.
+            if end < len(self.text) or not self._more(start):
+                break
+        size = end - start
+        if (
+            size * 4 > MAX_DOCUMENT_BYTES
+            and len(self.text[start:end].encode()) > MAX_DOCUMENT_BYTES
+        ):
+            self.fail(f"a document of {_TOO_LONG}", start)
+        deep = _nesting_past(self.text, start, end) if size > 2 * MAX_NESTING else None
+        if deep is not None:
+            self.fail(_TOO_DEEP, deep)
+        self.pos = end
+        return value, self._line_at(start)
+
+    def expect(self, character: str, message: str) -> None:
+        """Step over ``character``, the next after whitespace, or refuse with ``message``."""
+        if self.skip() != character:
+            self.fail(message)
+        self.pos += 1
+
+    def end(self) -> None:
+        """Refuse anything but whitespace after the last value."""
+        if self.skip():
+            self.fail("Extra data")
+
+    def fail(self, message: str, at: int | None = None) -> NoReturn:
+        """Refuse the text with ``message``, naming the line of ``at`` (by default ``pos``)."""
+        where = self._line_at(self.pos if at is None else at)
+        raise DataFormatError(str(self.path), message, line=where)
+
+    def _line_at(self, at: int) -> int:
+        if at >= self._counted:
+            self._line += self.text.count("\n", self._counted, at)
+        else:
+            self._line -= self.text.count("\n", at, self._counted)
+        self._counted = at
+        return self._line
+
+    def _more(self, start: int) -> bool:
+        """Read more of the value at ``start``; False at the end of the file."""
+        if len(self.text) - start > MAX_DOCUMENT_BYTES:
+            self.fail(f"a document of {_TOO_LONG}", start)
+        return self._fill()
+
+    def _fill(self) -> bool:
+        """Read and decode another block; False at the end of the file."""
+        if self._ended:
+            return False
+        try:
+            block = self.stream.read(_BLOCK_BYTES)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataFormatError(
+                str(self.path), _read_failure(error), line=self._raw_line
+            ) from None
+        self._ended = not block
+        self._add(block)
+        return not self._ended
+
+    def _add(self, block: bytes) -> None:
+        data = self._raw + block if self._raw else block
+        try:
+            text, self._raw = data.decode("utf-8"), b""
+        except UnicodeDecodeError as error:
+            if self._ended or error.reason != "unexpected end of data":
+                at = self._raw_line + data.count(b"\n", 0, error.start)
+                reason = f"not UTF-8 text ({error.reason})"
+                raise DataFormatError(str(self.path), reason, line=at) from None
+            text, self._raw = data[: error.start].decode("utf-8"), data[error.start :]
+        if not text:
+            return  # positions in the text stay valid until something is added
+        self._raw_line += text.count("\n")
+        if self.pos:
+            self._line_at(self.pos)
+            self.text, self.pos, self._counted = self.text[self.pos :], 0, 0
+        self.text += text
+
+
+def _array_values(source: _Json) -> Iterator[tuple[int, Any]]:
+    """The values of the JSON array next in ``source``, each with the line it starts on."""
+    source.expect("[", "Expecting value")
+    if source.skip() == "]":
+        source.pos += 1
+        return
+    while True:
+        value, line = source.value()
+        yield line, value
+        if source.skip() == "]":
+            source.pos += 1
+            return
+        source.expect(",", "Expecting ',' delimiter")
 
 
 def _read_failure(error: Exception) -> str:
@@ -296,42 +568,45 @@ def _read_failure(error: Exception) -> str:
     return str(error)
 
 
-def _documents(path: Path, value: Any, collection: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        raise DataFormatError(str(path), f"collection {collection!r} is not an array of documents")
-    for index, document in enumerate(value):
-        if not isinstance(document, dict):
-            raise DataFormatError(str(path), f"document {index} of {collection!r} is not an object")
-    return value
+def _export_documents(
+    path: Path, collection: str, stream: io.BufferedIOBase
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """One collection's documents with their lines: JSON Lines, or one array (``--jsonArray``)."""
+    lines = _Lines(path, stream, _BLOCK_BYTES)
+    for first, block in lines:
+        for number, text in _content_lines(block, first):
+            document = _parse(path, _decode(path, text, line=number), line=number)
+            if not isinstance(document, dict):
+                raise DataFormatError(str(path), "a line must hold one JSON object", line=number)
+            yield number, document
+    if lines.array is not None:
+        line, head = lines.array
+        yield from _array_documents(path, collection, _Json(path, stream, head, line))
 
 
-def _lines(path: Path, stream: io.BufferedIOBase) -> Iterator[bytes]:
-    # Iterating bytes splits at b"\n" only: U+0085, U+2028 and U+2029, which mongoexport
-    # writes unescaped inside strings, stay inside their line.
-    number = 0
-    try:
-        for number, line in enumerate(stream, start=1):  # noqa: B007 (read by the handler)
-            yield line
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataFormatError(str(path), _read_failure(error), line=number + 1) from None
+def _array_documents(
+    path: Path, collection: str, source: _Json
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    # A value that is not a document is named once the whole array has been read: the
+    # reference reads, and refuses bad JSON, to the end first.
+    wrong: tuple[int, int] | None = None
+    for index, (line, value) in enumerate(_array_values(source)):
+        if isinstance(value, dict):
+            yield line, value
+        elif wrong is None:
+            wrong = index, line
+    source.end()
+    if wrong is not None:
+        index, line = wrong
+        message = f"document {index} of {collection!r} is not an object"
+        raise DataFormatError(str(path), message, line=line)
 
 
 def _read_export(path: Path, collection: str, stream: io.BufferedIOBase) -> list[dict[str, Any]]:
-    """One collection's documents: JSON Lines, streamed, or one array (``--jsonArray``)."""
+    """One collection's documents: JSON Lines, or one array (``--jsonArray``), streamed."""
     report = _progress.get()
     documents: list[dict[str, Any]] = []
-    for number, raw in enumerate(_lines(path, stream), start=1):
-        data = raw[len(_BOM) :] if number == 1 and raw.startswith(_BOM) else raw
-        if data.isspace() or not data:
-            continue
-        if not documents and data.lstrip().startswith(b"["):
-            # The blank lines before it, so that errors name the file's own line numbers.
-            whole = b"\n" * (number - 1) + data + stream.read()
-            documents = _documents(path, _parse(path, _decode(path, whole, line=1)), collection)
-            break
-        document = _parse(path, _decode(path, data, line=number), line=number)
-        if not isinstance(document, dict):
-            raise DataFormatError(str(path), "a line must hold one JSON object", line=number)
+    for _, document in _export_documents(path, collection, stream):
         documents.append(document)
         if report is not None and len(documents) % _PROGRESS_EVERY == 0:
             report(collection, len(documents))
@@ -346,6 +621,28 @@ def _load_export_file(path: Path, collection: str) -> list[dict[str, Any]]:
             return _read_export(path, collection, stream)
         except (OSError, EOFError, zlib.error) as error:
             raise DataFormatError(str(path), _read_failure(error)) from None
+
+
+def _nth_document(path: Path, collection: str, index: int) -> tuple[int, dict[str, Any]] | None:
+    """The line and the document of an export file's document ``index`` (from 0), if any.
+
+    JSON Lines are counted, not parsed, up to that document.
+    """
+    with _reading(path) as stream:
+        lines = _Lines(path, stream, _BLOCK_BYTES)
+        seen = 0
+        for first, block in lines:
+            for number, text in _content_lines(block, first):
+                if seen == index:
+                    return number, _parse(path, _decode(path, text, line=number), line=number)
+                seen += 1
+        if lines.array is None:
+            return None
+    with _reading(path) as stream:
+        for seen, found in enumerate(_export_documents(path, collection, stream)):
+            if seen == index:
+                return found
+    return None
 
 
 def _export_files(root: Path, name: str) -> list[Path]:
@@ -376,6 +673,12 @@ def _missing_rooms(root: Path) -> str:
 
 
 def _load_directory(root: Path, collections: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+    files = _directory_files(root, collections)
+    return {name: _load_export_file(file, name) for name, file in files.items()}
+
+
+def _directory_files(root: Path, collections: Collection[str]) -> dict[str, Path]:
+    """The export file of each of ``collections`` the directory has, checked before any is read."""
     found: dict[str, Path] = {}
     for name in collections:
         files = _export_files(root, name)
@@ -387,7 +690,7 @@ def _load_directory(root: Path, collections: Collection[str]) -> dict[str, list[
             found[name] = files[0]
     if doc.ROOMS in collections and doc.ROOMS not in found:
         raise DataFormatError(str(root), _missing_rooms(root))
-    return {name: _load_export_file(file, name) for name, file in found.items()}
+    return found
 
 
 def _one_collection_hint(path: Path) -> str:
@@ -400,52 +703,117 @@ def _one_collection_hint(path: Path) -> str:
 
 def _is_document(value: Any) -> bool:
     """Whether ``value`` reads as one document rather than an object of collections."""
-    return (
-        isinstance(value, dict)
-        and not all(isinstance(item, list) for item in value.values())
-        and not any(key in REPORT_COLLECTIONS for key in value)
+    return isinstance(value, dict) and _document_like(
+        {key: isinstance(item, list) for key, item in value.items()}
     )
 
 
-def _is_one_collection(value: Any) -> bool:
-    """Whether ``value`` reads as one collection's export: an array of documents, or one."""
-    if isinstance(value, list):
-        return bool(value) and all(isinstance(item, dict) for item in value)
-    return _is_document(value)
+def _document_like(arrays: dict[str, bool]) -> bool:
+    """Whether an object of these keys, each marked if its value is an array, is a document."""
+    return not all(arrays.values()) and not any(key in REPORT_COLLECTIONS for key in arrays)
 
 
-def _parse_collections_file(path: Path, text: str) -> Any:
+def _first_line_is_a_document(path: Path) -> bool:
+    """Whether the file's first line that is not blank is a JSON document on its own."""
     try:
-        return _parse(path, text)
-    except DataFormatError:
-        # A first line that is a document on its own: JSON Lines, one collection's export.
-        first = text.lstrip().partition("\n")[0]
-        try:
-            one_document = _is_document(json.loads(first))
-        except (ValueError, RecursionError):
-            one_document = False
-        if one_document:
-            raise DataFormatError(str(path), _one_collection_hint(path)) from None
-        raise
+        with _reading(path) as stream:
+            for first, block in _Lines(path, stream, _BLOCK_BYTES):
+                for number, text in _content_lines(block, first):
+                    return _is_document(json.loads(_decode(path, text, line=number)))
+    except (ValueError, RecursionError):  # DataFormatError is a ValueError
+        pass
+    return False
+
+
+@attrs.define
+class _CollectionsObject:
+    """What a collections file's top-level value was, read without holding all of it."""
+
+    #: ``"array"`` (of documents only, when ``documents_only``), ``"object"`` or ``"other"``.
+    kind: str
+    documents_only: bool = False
+    #: Each key of the object, with whether its value is an array.
+    arrays: dict[str, bool] = attrs.Factory(dict)
+    #: The documents of the collections asked for.
+    kept: dict[str, list[dict[str, Any]]] = attrs.Factory(dict)
+    #: Why a collection asked for is not an array of documents, and where.
+    wrong: dict[str, tuple[str, int | None]] = attrs.Factory(dict)
+
+
+def _read_collections(source: _Json, collections: Collection[str]) -> _CollectionsObject:
+    """The file's top-level value, streamed: the arrays of ``collections`` kept, others dropped."""
+    opening = source.skip()
+    if opening == "[":
+        count, documents_only = 0, True
+        for _, value in _array_values(source):
+            count, documents_only = count + 1, documents_only and isinstance(value, dict)
+        source.end()
+        return _CollectionsObject("array", documents_only=bool(count) and documents_only)
+    if opening != "{":
+        source.value()
+        source.end()
+        return _CollectionsObject("other")
+    read = _CollectionsObject("object")
+    source.pos += 1
+    more = source.skip() != "}"
+    while more:
+        if source.skip() != '"':
+            source.fail("Expecting property name enclosed in double quotes")
+        key, _ = source.value()
+        source.expect(":", "Expecting ':' delimiter")
+        # As in a dict, a repeated key's last value is the one that counts.
+        read.kept.pop(key, None)
+        read.wrong.pop(key, None)
+        read.arrays[key] = source.skip() == "["
+        if not read.arrays[key]:
+            source.value()
+            if key in collections:
+                read.wrong[key] = (f"collection {key!r} is not an array of documents", None)
+        elif key not in collections:
+            for _ in _array_values(source):
+                pass
+        else:
+            documents = read.kept[key] = []
+            for index, (line, value) in enumerate(_array_values(source)):
+                if isinstance(value, dict):
+                    documents.append(value)
+                elif key not in read.wrong:
+                    read.wrong[key] = (f"document {index} of {key!r} is not an object", line)
+        more = source.skip() == ","
+        source.expect("," if more else "}", "Expecting ',' delimiter")
+    source.end()
+    return read
 
 
 def _load_file(path: Path, collections: Collection[str]) -> dict[str, list[dict[str, Any]]]:
     with _reading(path) as stream:
         try:
-            data = stream.read()
+            head = stream.read(_BLOCK_BYTES)
         except (OSError, EOFError, zlib.error) as error:
-            raise DataFormatError(str(path), _read_failure(error)) from None
-    data = data.removeprefix(_BOM)
-    value = _parse_collections_file(path, _decode(path, data, line=1))
-    if _is_one_collection(value):
+            raise DataFormatError(str(path), _read_failure(error), line=1) from None
+        try:
+            read = _read_collections(_Json(path, stream, head.removeprefix(_BOM), 1), collections)
+        except DataFormatError:
+            # A first line that is a document on its own: JSON Lines, one collection's export.
+            if _first_line_is_a_document(path):
+                raise DataFormatError(str(path), _one_collection_hint(path)) from None
+            raise
+    # An object of one Extended JSON key is a value (a date, a number), not an object.
+    wrapper = read.kind == "object" and len(read.arrays) == 1 and set(read.arrays) <= _WRAPPERS
+    one_document = read.kind == "object" and not wrapper and _document_like(read.arrays)
+    if read.documents_only or one_document:
         raise DataFormatError(str(path), _one_collection_hint(path))
-    if not isinstance(value, dict):
+    if read.kind != "object" or wrapper:
         raise DataFormatError(
             str(path), "expected a JSON object mapping collection names to arrays of documents"
         )
-    if doc.ROOMS in collections and doc.ROOMS not in value:
+    if doc.ROOMS in collections and doc.ROOMS not in read.arrays:
         raise DataFormatError(str(path), f"no {doc.ROOMS!r} collection in the file")
-    loaded = {name: _documents(path, value[name], name) for name in collections if name in value}
+    for name in collections:
+        if name in read.wrong:
+            message, line = read.wrong[name]
+            raise DataFormatError(str(path), message, line=line)
+    loaded = {name: read.kept[name] for name in collections if name in read.kept}
     report = _progress.get()
     if report is not None:
         for name, documents in loaded.items():
@@ -460,16 +828,18 @@ def load_collections(
 
     A file holds one JSON object mapping each collection name to an array of documents. A
     directory holds one ``<collection>.json`` (or gzip-compressed ``<collection>.json.gz``)
-    file per collection, each either JSON Lines (``mongoexport``'s default, streamed) or a JSON
-    array (``--jsonArray``); files of other collections are never opened. Values may use
-    Extended JSON, and a UTF-8 byte order mark is allowed. The rooms are required (when asked
-    for): an export without them would otherwise read as a workspace without conversations.
-    Collections the export lacks are left out.
+    file per collection, each either JSON Lines (``mongoexport``'s default) or a JSON array
+    (``--jsonArray``); files of other collections are never opened. Every file is read a
+    block at a time and parsed a document at a time. Values may use Extended JSON, and a
+    UTF-8 byte order mark is allowed. The rooms are required (when asked for): an export
+    without them would otherwise read as a workspace without conversations. Collections the
+    export lacks are left out.
 
     Raises :class:`~convstats.errors.DataFormatError` naming the file and, where it is known,
-    the line, for anything that cannot be read: a missing path, a FIFO or device instead of a
-    file, invalid UTF-8, JSON or gzip, a wrong shape, nesting too deep or a number too long.
-    Progress is reported to the callback of an enclosing :func:`reporting_progress`.
+    the line, for anything that cannot be read: a missing path, a FIFO, device or directory
+    instead of a file, invalid UTF-8, JSON or gzip, a wrong shape, a line or document of more
+    than :data:`MAX_DOCUMENT_BYTES`, nesting deeper than :data:`MAX_NESTING` or a number too
+    long. Progress is reported to the callback of an enclosing :func:`reporting_progress`.
     """
     root = Path(path)
     if root.is_dir():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -97,6 +98,9 @@ _SECRET_OPTIONS: Final = frozenset(
 _KNOWN_OPTIONS: Final = frozenset(common.URI_OPTIONS_VALIDATOR_MAP)
 _UNAUTHORIZED_CODES: Final = frozenset({13, 18})  # Unauthorized, AuthenticationFailed
 _MAX_TIME_EXPIRED: Final = 50
+# A secret this long is masked wherever it occurs; a shorter one (a one-letter user name)
+# only where it stands alone, or it would take every such letter of a message with it.
+_LONG_SECRET: Final = 8
 # The largest BSON document: an id whose {_id: id} does not fit (4 bytes of document length,
 # the element's type, name and length, the string's terminator and the document's) was never
 # stored, and asking for it would only fail to encode.
@@ -188,10 +192,39 @@ class _UriParts:
 
     masked: str
     secrets: tuple[str, ...] = ()
+    #: What the masked text shows anyway (hosts, database), kept whole in messages.
+    public: frozenset[str] = frozenset()
     query: str = ""
     option_names: frozenset[str] = frozenset()
     parsed: bool = True
     reason: str | None = None
+
+    def redact(self, text: str) -> str:
+        """``text`` with every occurrence of a secret replaced by ``***``.
+
+        A secret shorter than eight characters is replaced only where it is not part of a
+        longer word, so that a one-letter user name leaves the rest of the text alone. A
+        secret that lies within a host or the database as the text shows them is kept: the
+        masked URI shows them anyway, and masking it there would mark it as the secret.
+        """
+        if not self.secrets:
+            return text
+        shown = [
+            found.span() for item in self.public for found in re.finditer(re.escape(item), text)
+        ]
+
+        def mask(found: re.Match[str]) -> str:
+            start, end = found.span()
+            return found[0] if any(a <= start and end <= b for a, b in shown) else "***"
+
+        # Longest first, so that a secret holding another is replaced whole.
+        pattern = "|".join(
+            re.escape(secret)
+            if len(secret) >= _LONG_SECRET
+            else rf"(?<!\w){re.escape(secret)}(?!\w)"
+            for secret in sorted(self.secrets, key=len, reverse=True)
+        )
+        return re.sub(pattern, mask, text)
 
 
 def _read_uri(uri: str) -> _UriParts:
@@ -209,12 +242,16 @@ def _read_uri(uri: str) -> _UriParts:
         return _UriParts(masked=unreadable, parsed=False)
     try:
         user, password = parse_userinfo(userinfo) if at else ("", "")
-        split_hosts(hosts, default_port=None)
+        nodes = split_hosts(hosts, default_port=None)
         options = split_options(query, validate=False, normalize=False) if query else {}
     except (PyMongoError, ValueError) as exc:
         reason = None if "@" in uri else str(exc)
         return _UriParts(masked=unreadable, parsed=False, reason=reason)
-    secrets = {userinfo, user, password, *userinfo.split(":", 1)} if at else set()
+    secrets: set[str] = set()
+    if at:
+        # As written and as the driver reads them, whole and in parts.
+        secrets = {userinfo, user, password, *userinfo.split(":", 1)}
+        secrets |= {f"{user}:{password}"} if password else set()
     # The parser accepted the options as key=value pairs joined by one delimiter, so each
     # piece below is one option as written; its value is masked when it is a secret, or when
     # the driver does not know the option (it may be credential text).
@@ -229,8 +266,18 @@ def _read_uri(uri: str) -> _UriParts:
     masked = f"{scheme}://{'***@' if at else ''}{hosts}{slash}{database}{qmark}"
     return _UriParts(
         masked=masked + delimiter.join(pieces),
-        # Longest first, so that a secret holding another is replaced whole.
-        secrets=tuple(sorted(filter(None, secrets), key=len, reverse=True)),
+        secrets=tuple(sorted(filter(None, secrets))),
+        public=frozenset(
+            filter(
+                None,
+                (
+                    hosts,
+                    database,
+                    *(host for host, _ in nodes),
+                    *(f"{host}:{port}" for host, port in nodes if port is not None),
+                ),
+            )
+        ),
         query=query,
         option_names=frozenset(name.lower() for name in options),
     )
@@ -434,10 +481,7 @@ class MongoStore:
 
     def _redact(self, exc: BaseException) -> str:
         # Driver messages are not known to echo credentials; this makes sure of it.
-        text = str(exc)
-        for secret in self._uri.secrets if self._uri is not None else ():
-            text = text.replace(secret, "***")
-        return text
+        return str(exc) if self._uri is None else self._uri.redact(str(exc))
 
     @contextlib.contextmanager
     def _translated(self, action: str, *, bounded: bool = True) -> Iterator[None]:

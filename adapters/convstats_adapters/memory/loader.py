@@ -11,19 +11,25 @@ creation times (mongoexport's fixed ``$date`` shape parsed for the whole chunk i
 and a group code for each report, from the few distinct combinations of fields seen.
 
 Any line the typed structs do not take (another shape of a read field, an Extended JSON
-wrapper where a plain value is expected, a blank line, bad JSON) is decoded by the
-reference loader, line by line, so the facts are exactly the reference's and every error
-names the file and the line. One difference remains: a field the report does not read is
-checked for JSON syntax but not for valid Extended JSON, so a ``{"$date": "yesterday"}`` in
-``_updatedAt`` is no error here.
+wrapper where a plain value is expected, a blank line, bad JSON or UTF-8), and any line long
+enough to nest deeper than :data:`~convstats_adapters.files.MAX_NESTING` or to hold an integer
+longer than Python converts, is decoded by the reference loader, line by line, so the facts
+are exactly the reference's and every error is the reference's, naming the file and the line.
+Lines are read by the reference's own reader, with its limit on a line's length. One
+difference remains: a field the report does not read is checked for JSON syntax but not for
+valid Extended JSON, so a ``{"$date": "yesterday"}`` in ``_updatedAt`` is no error here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import re
 import stat
+import sys
 from array import array
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -35,11 +41,17 @@ from convstats.errors import DataFormatError, MissingDependency
 from convstats.model import Grouping, epoch_ms
 from convstats_adapters import documents as doc
 from convstats_adapters.files import (
+    MAX_NESTING,
+    _content_lines,
+    _decode,
     _export_files,
     _exported_date,  # the reference's own shortcut, for values numpy cannot take
+    _Lines,
     _load_export_file,
     _missing_rooms,
+    _nth_document,
     _parse,
+    _reading,
     decode_value,
     progress_callback,
 )
@@ -53,11 +65,17 @@ from convstats_adapters.memory.table import (
     numpy_or_none,
 )
 
-__all__ = ["CHUNK_BYTES", "Rooms", "fast_loader_available", "read_rooms", "streamable_rooms"]
+__all__ = [
+    "CHUNK_BYTES",
+    "Rooms",
+    "duplicate_room_error",
+    "fast_loader_available",
+    "read_rooms",
+    "streamable_rooms",
+]
 
 #: Bytes read at a time: a few thousand rooms, decoded together.
 CHUNK_BYTES = 4 << 20
-_BOM = "\ufeff".encode()
 
 try:
     import msgspec
@@ -66,7 +84,7 @@ except ImportError:  # the extra "fast" is not installed
 
 
 def fast_loader_available() -> bool:
-    """Whether msgspec (extra ``fast``) is installed, so that :func:`read_export` can run."""
+    """Whether msgspec (extra ``fast``) is installed, so that :func:`read_rooms` can run."""
     return msgspec is not None
 
 
@@ -119,16 +137,34 @@ def read_rooms(path: str | os.PathLike[str], *, indexed: bool) -> Rooms:
     table = FactTable(indexed=indexed)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
+    with _reading(room_file) as stream:
+        streamed = reader.stream(stream)
+    if not streamed:
+        # A JSON array file: the reference reads it; its rooms go in as documents.
+        for document in _load_export_file(room_file, doc.ROOMS):
+            key = reader.key_of(document)
+            columns.add(key, *table.codes.facts(document))
     try:
-        if not reader.stream():
-            # A JSON array file: the reference reads it; its rooms go in as documents.
-            for document in _load_export_file(room_file, doc.ROOMS):
-                key = reader.key_of(document)
-                columns.add(key, *table.codes.facts(document))
         table.load_columns(columns)
     except DuplicateRooms as error:
-        raise _duplicate_error(room_file, error) from None
+        raise duplicate_room_error(root, error) from None
     return Rooms(table, reader.anonymous)
+
+
+def duplicate_room_error(path: str | os.PathLike[str], error: DuplicateRooms) -> DataFormatError:
+    """Two rooms with one ``_id`` in what was loaded from ``path``, named as well as can be.
+
+    For an export directory, the rooms file and the line of the second of them, whichever
+    loader read it; for a file of collections, the file.
+    """
+    root = Path(path)
+    files = _export_files(root, doc.ROOMS) if root.is_dir() else []
+    found = _nth_document(files[0], doc.ROOMS, error.rows[1]) if files else None
+    if found is None:
+        return DataFormatError(str(root), str(error))
+    line, room = found
+    key = doc.id_key(room["_id"]) if "_id" in room else error.key
+    return DataFormatError(str(files[0]), f"two rooms have the _id {key!r}", line=line)
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -181,78 +217,81 @@ class _Unreadable(Exception):
     """The typed structs cannot vouch for this line: the reference decodes it."""
 
 
-def _lines(path: Path) -> Iterator[bytes]:
-    """The file's whole lines, a chunk at a time.
-
-    Lines end as the reference reads them: at LF only (a CR before it is JSON whitespace).
-    Raises DataFormatError for a file that cannot be read or is not UTF-8.
-    """
-    pending = b""
+def _is_utf8(data: bytes) -> bool:
     try:
-        with path.open("rb") as file:
-            while True:
-                data = file.read(CHUNK_BYTES)
-                if not data:
-                    break
-                if file.tell() == len(data) and data.startswith(_BOM):
-                    data = data[len(_BOM) :]  # a byte-order mark is no part of the text
-                if pending:
-                    data = pending + data
-                # Cut after the last LF: a CR after it may be the first half of CR LF.
-                cut = data.rfind(b"\n") + 1
-                if cut == len(data):
-                    pending = b""
-                    yield _text_lines(path, data)
-                elif cut:
-                    pending = data[cut:]
-                    yield _text_lines(path, data[:cut])
-                else:
-                    pending = data
-    except OSError as error:
-        raise DataFormatError(str(path), error.strerror or "cannot be read") from None
-    if pending:
-        yield _text_lines(path, pending)
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def _numbered(path: Path) -> Iterator[tuple[int, bytes]]:
-    """:func:`_lines`, each chunk with the number of its first line."""
-    number = 1
-    for chunk in _lines(path):
-        yield number, chunk
-        number += chunk.count(b"\n")
+@functools.lru_cache(maxsize=4)
+def _digits(limit: int) -> re.Pattern[bytes]:
+    return re.compile(rb"\d{%d}" % (limit + 1))
 
 
-def _text_lines(path: Path, chunk: bytes) -> bytes:
-    if not chunk.isascii():
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataFormatError(str(path), f"not UTF-8 text ({error.reason})") from None
-    return chunk
+def _digit_limit() -> int:
+    """The most digits Python converts to an integer, 0 for no limit (before Python 3.10.7)."""
+    limit: int = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    return limit
+
+
+def _long_line() -> int:
+    """The longest line too short to nest past :data:`MAX_NESTING` or to hold too many digits."""
+    limit = _digit_limit()
+    return min(2 * MAX_NESTING, limit) if limit else 2 * MAX_NESTING
+
+
+def _beyond_structs(data: bytes, start: int, stop: int) -> bool:
+    """Whether line ``data[start:stop]`` may hold what only the reference checks.
+
+    That is nesting deeper than :data:`MAX_NESTING` (a bracket a level) and an integer longer
+    than Python converts (``sys.get_int_max_str_digits``), which the structs skip unread.
+    """
+    if stop - start <= _long_line():
+        return False
+    if data.count(b"[", start, stop) + data.count(b"{", start, stop) > MAX_NESTING:
+        return True
+    limit = _digit_limit()
+    return 0 < limit < stop - start and _digits(limit).search(data, start, stop) is not None
 
 
 def _one_value_a_line(np: ModuleType | None, chunk: bytes, values: int) -> tuple[bool, int]:
-    """Whether ``values`` decoded from ``chunk`` are one a line, and how many lines it has.
+    """Whether ``values`` decoded from ``chunk`` are one a line, each for the structs alone.
 
-    ``decode_lines`` skips blank lines and takes two values on one line: when every line
-    starts with ``{`` (as mongoexport writes them) no line is blank, and equal counts then
-    rule out a line of two.
+    Also how many LFs the chunk has. ``decode_lines`` skips blank lines and takes two values
+    on one line: when every line starts with ``{`` (as mongoexport writes them) no line is
+    blank, and equal counts then rule out a line of two. A long line goes to the reference
+    when :func:`_beyond_structs` says it may need its checks.
     """
+    ended = chunk.endswith(b"\n")
     if np is None:
         lines = chunk.count(b"\n")
         starts = chunk.count(b"\n{") + chunk.startswith(b"{")
-    else:
-        text = np.frombuffer(chunk, dtype=np.uint8)
-        ends = np.flatnonzero(text == 10)
-        lines = len(ends)
-        after = ends[:-1] + 1 if chunk.endswith(b"\n") else ends + 1
-        starts = int(np.count_nonzero(text[after] == 123)) + chunk.startswith(b"{")
-    total = lines + (not chunk.endswith(b"\n"))
-    return values == total == starts, lines
+        if values != lines + (not ended) or values != starts:
+            return False, lines
+        threshold = _long_line()
+        long = [line for line in chunk.split(b"\n") if len(line) > threshold]
+        return not any(_beyond_structs(line, 0, len(line)) for line in long), lines
+    text = np.frombuffer(chunk, dtype=np.uint8)
+    ends = np.flatnonzero(text == 10)
+    lines = len(ends)
+    after = ends[:-1] + 1 if ended else ends + 1
+    starts = int(np.count_nonzero(text[after] == 123)) + chunk.startswith(b"{")
+    if values != lines + (not ended) or values != starts:
+        return False, lines
+    stops = ends if ended else np.append(ends, len(chunk))
+    lengths = np.diff(stops, prepend=-1) - 1
+    for at in np.flatnonzero(lengths > _long_line()).tolist():
+        stop = int(stops[at])
+        if _beyond_structs(chunk, stop - int(lengths[at]), stop):
+            return False, lines
+    return True, lines
 
 
 def _stream(
     path: Path,
+    stream: Any,
     decoder: Any,
     on_chunk: Callable[[list[Any], int], None],
     on_line: Callable[[Any, int], None],
@@ -267,40 +306,41 @@ def _stream(
     """
     np = numpy_or_none()
     report = progress_callback()
-    started, first = False, 1
-    for chunk in _lines(path):
-        if not started:
-            if chunk.decode("utf-8").lstrip().startswith("["):
-                return False
-            started = True
-        try:
-            values = decoder.decode_lines(chunk)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            values = None
-        ok, lines = _one_value_a_line(np, chunk, -1 if values is None else len(values))
+    refused = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+    lines = _Lines(path, stream, CHUNK_BYTES)
+    for first, chunk in lines:
+        text = chunk.isascii() or _is_utf8(chunk)
+        values: list[Any] = []
+        ok, breaks = False, -1
+        if text:
+            with contextlib.suppress(*refused):
+                values = decoder.decode_lines(chunk)
+                ok, breaks = _one_value_a_line(np, chunk, len(values))
+                lines.counted(breaks)
         try:
             if not ok:
                 raise _Unreadable
             on_chunk(values, first)
         except _Unreadable:
-            for offset, line in enumerate(chunk.split(b"\n")):
-                number = first + offset
-                text = line.decode("utf-8")
-                if not text.strip():
-                    continue
-                try:
-                    on_line(decoder.decode(line), number)
-                except (msgspec.DecodeError, msgspec.ValidationError, _Unreadable):
-                    document = _parse(path, text, line=number)
-                    if not isinstance(document, dict):
-                        raise DataFormatError(
-                            str(path), "a line must hold one JSON object", line=number
-                        ) from None
-                    on_document(document, number)
-        first += lines
+            for number, line in _content_lines(chunk, first):
+                # Bad UTF-8 is named at its line, after every line before it.
+                decoded = line.decode("utf-8") if text else _decode(path, line, line=number)
+                if not _beyond_structs(line, 0, len(line)):
+                    try:
+                        on_line(decoder.decode(line), number)
+                        continue
+                    except (*refused, _Unreadable):
+                        pass  # the reference reads it
+                document = _parse(path, decoded, line=number)
+                if not isinstance(document, dict):
+                    raise DataFormatError(
+                        str(path), "a line must hold one JSON object", line=number
+                    ) from None
+                on_document(document, number)
         if report is not None:
-            report(path.name.partition(".")[0], first - 1)
-    return True
+            breaks = chunk.count(b"\n") if breaks < 0 else breaks
+            report(path.name.partition(".")[0], first + breaks - 1)
+    return lines.array is None
 
 
 # -- rooms ----------------------------------------------------------------------------------
@@ -321,8 +361,8 @@ class _RoomReader:
         self._groups: tuple[dict[tuple[int, Any], int], ...] = tuple({} for _ in GROUPINGS)
         self.decoder = msgspec.json.Decoder(_Room)
 
-    def stream(self) -> bool:
-        return _stream(self.path, self.decoder, self._chunk, self._line, self._document)
+    def stream(self, stream: Any) -> bool:
+        return _stream(self.path, stream, self.decoder, self._chunk, self._line, self._document)
 
     def key_of(self, document: dict[str, Any]) -> Hashable:
         if "_id" not in document:
@@ -644,25 +684,3 @@ def _fixed_dates(np: ModuleType, texts: list[str]) -> tuple[Any, Any] | None:
     days = era * 146097 + day_of_era - 719468
     values = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli
     return values, ok
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-def _duplicate_error(path: Path, error: DuplicateRooms) -> DataFormatError:
-    """Name the file and the line of the second of two rooms with one ``_id``."""
-    second = error.rows[1]
-    seen = 0
-    for number, chunk in _numbered(path):
-        for offset, line in enumerate(chunk.split(b"\n")):
-            text = line.decode("utf-8")
-            if not text.strip():
-                continue
-            if seen == second:
-                room = _parse(path, text, line=number + offset)
-                key = doc.id_key(room["_id"]) if "_id" in room else error.key
-                return DataFormatError(
-                    str(path), f"two rooms have the _id {key!r}", line=number + offset
-                )
-            seen += 1
-    return DataFormatError(str(path), str(error))

@@ -27,7 +27,7 @@ from convstats_adapters.files import load_collections
 from convstats_adapters.memory import counting, loader
 from convstats_adapters.memory.counting import Plan
 from convstats_adapters.memory.directory import MemoryDirectory
-from convstats_adapters.memory.table import FactTable
+from convstats_adapters.memory.table import DuplicateRooms, FactTable
 
 __all__ = ["MemoryRooms", "MemoryStore"]
 
@@ -97,10 +97,11 @@ class MemoryRooms:
 
         With msgspec installed (extra ``fast``) a directory's plain ``rocketchat_room.json``
         is streamed by :func:`convstats_adapters.memory.loader.read_rooms`: the same rooms,
-        a few megabytes of text at a time; anything else is read by
+        or the same error, a few megabytes of text at a time; anything else is read by
         :func:`convstats_adapters.files.load_collections`. Raises
         :class:`~convstats.errors.DataFormatError` naming the path for unreadable files and
-        for two rooms with one ``_id``.
+        for two rooms with one ``_id`` (from a directory, its rooms file and the line of the
+        second).
         """
         counting.check_strategy(strategy)
         if loader.fast_loader_available() and loader.streamable_rooms(Path(path)) is not None:
@@ -110,6 +111,8 @@ class MemoryRooms:
         rooms = load_collections(path, collections=(doc.ROOMS,)).get(doc.ROOMS, [])
         try:
             return cls(rooms, strategy=strategy)
+        except DuplicateRooms as error:
+            raise loader.duplicate_room_error(path, error) from None
         except ValueError as error:
             raise DataFormatError(os.fspath(path), str(error)) from None
 
