@@ -15,12 +15,13 @@ import itertools
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 import mongomock
 from pymongo.errors import AutoReconnect
 
 from convstats import TimeWindow, Visibility
+from convstats.authz import hash_login_token
 from convstats.model import Grouping, TotalMode
 from convstats.ports import Workspace
 from convstats.report import Conversations
@@ -41,12 +42,33 @@ VISIBILITIES = (
 )
 
 
+#: The headers of the workspace's manager, signed in by a login token.
+MANAGER_HEADERS: Final = {"X-User-Id": "manager", "X-Auth-Token": "manager-token"}
+
+
 def workspace() -> dict[str, list[dict[str, Any]]]:
-    """The directory the writer's rooms are served in: agents, departments, a unit."""
+    """The directory the writer's rooms are served in: agents, a manager, departments, a unit."""
+    manager = {
+        "_id": "manager",
+        "name": "Manager",
+        "roles": ["livechat-manager"],
+        "services": {
+            "resume": {"loginTokens": [{"hashedToken": hash_login_token("manager-token")}]}
+        },
+        "_updatedAt": START,
+    }
     return {
         "users": [
-            {"_id": agent, "name": f"Agent {n}", "roles": ["livechat-agent"], "_updatedAt": START}
-            for n, agent in enumerate(AGENTS, 1)
+            manager,
+            *(
+                {
+                    "_id": agent,
+                    "name": f"Agent {n}",
+                    "roles": ["livechat-agent"],
+                    "_updatedAt": START,
+                }
+                for n, agent in enumerate(AGENTS, 1)
+            ),
         ],
         "rocketchat_livechat_department": [
             {"_id": "unit-1", "name": "Unit", "type": "u", "_updatedAt": START},

@@ -10,11 +10,14 @@ import contextlib
 import io
 import re
 import signal
+import threading
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from pymongo import MongoClient, ReadPreference
 
 from tests.http_support import (
     MARCH,
@@ -36,14 +39,28 @@ from convstats_adapters.files import load_collections  # noqa: E402
 from convstats_adapters.memory import MemoryStore  # noqa: E402
 from convstats_adapters.mirror import MongoMirror  # noqa: E402
 from convstats_adapters.mongo import MongoStore  # noqa: E402
-from convstats_adapters.openapi import READY_PATH  # noqa: E402
+from convstats_adapters.openapi import READY_PATH, REPORT_PATH  # noqa: E402
 from convstats_adapters.server import AGE_HEADER, SOURCE_HEADER, Freshness, create_app  # noqa: E402
 from tests.fake_mongo import ChangeStreams, fake_mongo  # noqa: E402
-from tests.mirror_support import FakeClock, SharedMongo  # noqa: E402
+from tests.mirror_support import (  # noqa: E402
+    AGENTS,
+    DEPARTMENTS,
+    MANAGER_HEADERS,
+    TAGS,
+    FakeClock,
+    RocketChat,
+    SharedMongo,
+    differences,
+    workspace,
+)
+from tests.mongo_support import MONGODB_URI, NOT_CONFIGURED  # noqa: E402
+from tests.test_mirror_polling import seeded  # noqa: E402
 from tests.test_server_process import RUNNING, Served  # noqa: E402
 
 MAX_STALENESS = 5.0
 MANAGER = headers("u-manager")
+#: The writer's rooms' window, as a request asks for it.
+WINDOW_PARAMS = {"start": "2024-04-30", "end": "2024-05-31"}
 
 
 def sample_in(client: SharedMongo) -> None:
@@ -199,6 +216,94 @@ def test_freshness_needs_a_store_that_knows_its_age() -> None:
 def test_max_staleness_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_staleness"):
         Freshness(max_staleness=0)
+
+
+# -- a service answering while Rocket.Chat writes ----------------------------------------------
+
+
+@contextlib.contextmanager
+def live_database(kind: str) -> Iterator[tuple[RocketChat, MongoStore, MongoStore]]:
+    """Rocket.Chat's writer, the store a mirror reads, and MongoDB itself as the reference.
+
+    ``mongomock`` (followed by polling), or ``mongodb``: a fresh database on the real server
+    named by CONVSTATS_MONGODB_URI (followed by change streams when it is a replica set),
+    dropped afterwards.
+    """
+    if kind == "mongomock":
+        client = SharedMongo()
+        writer = seeded(client)
+        yield writer, MongoStore(client, database="rc"), MongoStore(client.twin(), database="rc")
+        return
+    if not MONGODB_URI:
+        pytest.skip(NOT_CONFIGURED)
+    name = f"convstats_test_{uuid.uuid4().hex[:12]}"
+    real: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URI, tz_aware=True)
+    try:
+        database = real[name]
+        for collection, documents in workspace().items():
+            database[collection].insert_many([dict(document) for document in documents])
+        primary = ReadPreference.PRIMARY  # what was just written, read back at once
+        yield (
+            RocketChat(database),
+            MongoStore(real, database=name, read_preference=primary),
+            MongoStore(real, database=name, read_preference=primary),
+        )
+    finally:
+        real.drop_database(name)
+        real.close()
+
+
+@pytest.mark.parametrize("kind", ["mongomock", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+def test_a_service_answers_from_the_mirror_while_rocketchat_writes(kind: str) -> None:
+    """A writer thread changes rooms while the service answers; caught up, all reports agree.
+
+    Inserts, transfers, holds, closes, tags, messages and deletions; afterwards every report
+    (each grouping, reading and visibility) of the mirror equals MongoDB's own.
+    """
+    with live_database(kind) as (writer, source, reference):
+        mirror = MongoMirror(source, poll_interval=0.01, max_await=0.1)
+        rooms = [writer.create(department=DEPARTMENTS[n % 2]) for n in range(10)]
+        done = threading.Event()
+
+        def write() -> None:
+            for step in range(300):
+                room = rooms[step % len(rooms)]
+                action = step % 7
+                if action == 0:
+                    rooms.append(writer.create(department=DEPARTMENTS[step % 2]))
+                elif action == 1:
+                    writer.take(room, AGENTS[step % 3])
+                elif action == 2:
+                    writer.hold(room)
+                elif action == 3:
+                    writer.close(room)
+                elif action == 4:
+                    writer.tag(room, [TAGS[step % 3]])
+                elif action == 5 and len(rooms) > 5:
+                    writer.delete(rooms.pop(0))
+                else:
+                    writer.message(room)
+            done.set()
+
+        sources: set[str] = set()
+        freshness = Freshness(max_staleness=60, fallback=reference)
+        with mirror, InProcessClient(create_app(mirror, freshness=freshness)) as http:
+            assert mirror.sync(timeout=60)
+            thread = threading.Thread(target=write)
+            thread.start()
+            for _ in range(10_000):  # bounded: the writer ends long before
+                if done.is_set():
+                    break
+                response = http.get(REPORT_PATH, params=WINDOW_PARAMS, headers=MANAGER_HEADERS)
+                assert response.status_code == 200
+                sources.add(response.headers[SOURCE_HEADER])
+            thread.join()
+            assert mirror.sync(timeout=60)
+            assert differences(mirror, reference) == []
+            final = http.get(REPORT_PATH, params=WINDOW_PARAMS, headers=MANAGER_HEADERS)
+            assert final.headers[SOURCE_HEADER] == "mirror"
+        assert sources == {"mirror"}
+        assert mirror.status().state == "stopped"
 
 
 # -- convstats serve --live ------------------------------------------------------------------
