@@ -5,7 +5,8 @@ Run ``python -m benchmarks.mirror --help``. Progress goes to stderr, the tables 
 - **snapshot**: :meth:`MongoMirror.load` of ``--rooms`` rooms from a source that answers at
   once (a stand-in client serving generated documents through ``MongoStore.documents``, as
   a driver hands them over): the mirror's own cost, the server's left out. Time, the memory
-  it holds afterwards (RSS growth and the store's footprint), and the peak on the way.
+  it holds afterwards (RSS growth and the store's footprint), and the peak on the way; and
+  the time of the whole path from mongomock at ``--small`` rooms.
 - **answers**: the median time of each report (``Conversations.report``, 30-day window) on
   that mirror, unscoped and for a monitor of one unit; beside it, the same report by
   ``MongoStore`` on mongomock (``--small`` rooms: an emulator's time, shown for the
@@ -16,8 +17,8 @@ Run ``python -m benchmarks.mirror --help``. Progress goes to stderr, the tables 
   server when configured (its writes and the follower's reads both timed).
 - **lag**: a writer transfers rooms ``--rate`` times a second for ``--seconds`` seconds
   while a reader answers the by-agent report over and over; the lag of a write is the time
-  until an answer first shows it (p50, p99), polling mongomock every ``--intervals`` seconds
-  (and on the real server when configured).
+  until an answer first shows it (p50, p99), polling mongomock (``--lag-rooms`` rooms) every
+  ``--intervals`` seconds, and on the real server when configured.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--small", type=_counts, default=[20_000], help="rooms in mongomock (default: 20k)"
     )
     parser.add_argument("--agents", type=int, default=200, help="default: 200")
+    parser.add_argument(
+        "--lag-rooms", type=_counts, default=[2_000], help="rooms of the lag runs (default: 2k)"
+    )
     parser.add_argument("--changes", type=int, default=5000, help="default: 5000")
     parser.add_argument("--rate", type=float, default=50.0, help="writes a second (default: 50)")
     parser.add_argument("--seconds", type=float, default=10.0, help="of writing (default: 10)")
@@ -79,6 +83,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rooms, args.small, args.changes, args.seconds = [50_000], [2_000], 500, 3.0
+        args.lag_rooms = [1_000]
     return args
 
 
@@ -448,6 +453,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {snapshot.peak_mib:,.0f} | {snapshot.footprint_b:.1f} |"
         )
 
+    for rooms in args.small:
+        progress(f"snapshot of {rooms:,} rooms from mongomock")
+        with mongomock_workspace(rooms, args) as (_, store):
+            mirror = MongoMirror(store)
+            started = time.perf_counter()
+            mirror.load()
+            seconds = time.perf_counter() - started
+            held = mirror.room_count
+            mirror.close()
+        out.append(f"| {rooms:,} (mongomock) | {held:,} | {seconds:.1f} | | | |")
+
     out.append("\n## Answers, 30-day window, median ms\n")
     columns_by_name: dict[str, dict[tuple[str, str], float]] = {}
     for rooms, mirror in zip(args.rooms, mirrors, strict=True):
@@ -487,14 +503,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.append("\n## Lag from a write to the first answer showing it\n")
     out.append("| follower | writes | samples | p50 ms | p99 ms |")
     out.append("| --- | ---: | ---: | ---: | ---: |")
-    lag_rooms = min(args.small)
-    for interval in args.intervals:
-        progress(f"lag: polling mongomock every {interval:g} s, {lag_rooms:,} rooms")
-        with mongomock_workspace(lag_rooms, args) as (database, store):
-            lags, _ = bench_lag(store, database, lag_rooms, args, interval)
-        out.append(
-            lag_row(f"polling mongomock every {interval:g} s ({lag_rooms:,} rooms)", lags, args)
-        )
+    for lag_rooms in args.lag_rooms:
+        for interval in args.intervals:
+            progress(f"lag: polling mongomock every {interval:g} s, {lag_rooms:,} rooms")
+            with mongomock_workspace(lag_rooms, args) as (database, store):
+                lags, _ = bench_lag(store, database, lag_rooms, args, interval)
+            label = f"polling mongomock every {interval:g} s ({lag_rooms:,} rooms)"
+            out.append(lag_row(label, lags, args))
     if real:
         for lags, follow in real_lags:
             out.append(lag_row(f"the real server, by {follow}", lags, args))
