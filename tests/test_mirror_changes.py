@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from convstats import Visibility
-from convstats.errors import StorageTimeout
+from convstats.errors import StorageError, StorageTimeout
 from convstats_adapters.memory import MemoryStore
 from convstats_adapters.mirror import MongoMirror
 from convstats_adapters.mongo import MongoStore
@@ -345,20 +345,30 @@ def test_a_following_thread_stops_cleanly() -> None:
             mirror.start()
 
 
-def test_change_streams_are_refused_where_the_server_has_none() -> None:
-    """follow='changes' against a standalone server fails with a message that says so."""
+def test_a_standalone_server_is_polled_and_refuses_change_streams() -> None:
+    """follow='auto' polls a standalone server; follow='changes' fails saying why."""
     script = ChangeStreams(collections())
     responders = {**script.responders()}
     del responders["hello"], responders["isMaster"]  # a standalone server's handshake
+    responders["aggregate"] = lambda _: {
+        "ok": 0.0,
+        "code": 40573,
+        "codeName": "Location40573",
+        "errmsg": "The $changeStream stage is only supported on replica sets",
+    }
     with (
         fake_mongo(**responders) as server,
         MongoStore(server.uri(), max_time_ms=BOUND_MS) as store,
     ):
-        mirror = MongoMirror(store, follow="auto")
-        mirror.load()
-        assert mirror.status().follow == "poll"
-        assert counts(mirror) == {"agent-1": 1, "agent-2": 1, "<unspecified>": 0}
+        polling = MongoMirror(store)
+        polling.load()
+        assert polling.status().follow == "poll"
+        assert counts(polling) == {"agent-1": 1, "agent-2": 1, "<unspecified>": 0}
         assert server.received("aggregate") == []
+        streaming = MongoMirror(store, follow="changes")
+        with pytest.raises(StorageError, match="only supported on replica sets"):
+            streaming.load()
+        assert streaming.status().state == "loading"
 
 
 def test_a_count_sees_a_round_whole(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ the same report asked of MongoDB itself (MongoStore), on every visibility.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -90,6 +91,30 @@ def test_the_mirror_is_a_workspace_that_knows_its_version_and_age(mirror: MongoM
     versioned: Versioned = mirror
     aged: Aged = mirror
     assert typed is versioned is aged
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ({"follow": "sometimes"}, "follow must be one of auto, changes, poll"),
+        ({"poll_interval": 0}, "poll_interval must be a positive number"),
+        ({"overlap": float("inf")}, "overlap must be a positive number"),
+        ({"strategy": "fastest"}, "fastest"),
+        ({"max_await": 30.0}, "max_await (30 s) must be shorter than the source's time limit"),
+    ],
+)
+def test_unusable_options_are_refused_at_construction(
+    client: SharedMongo, options: dict[str, object], complaint: str
+) -> None:
+    """A bad option is a ValueError naming it, before anything is read."""
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        MongoMirror(MongoStore(client, database="rc"), **options)  # type: ignore[arg-type]
+    assert client.calls == 0
+
+
+def test_the_source_must_be_a_mongo_store() -> None:
+    with pytest.raises(TypeError, match="source must be a MongoStore"):
+        MongoMirror("mongodb://localhost/rc")  # type: ignore[arg-type]
 
 
 def test_before_its_snapshot_the_mirror_answers_nothing(mirror: MongoMirror) -> None:

@@ -327,6 +327,13 @@ class MongoMirror:
     # The reason of a rebuild that failed and is being tried again (logged once).
     _retrying: str | None = attrs.field(init=False, default=None, repr=False)
 
+    def __attrs_post_init__(self) -> None:
+        if self.max_await * 1000 >= self.source.max_time_ms:
+            raise ValueError(
+                f"max_await ({self.max_await:g} s) must be shorter than the source's time limit "
+                f"(max_time_ms={self.source.max_time_ms}): a change stream's read waits that long"
+            )
+
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
