@@ -14,6 +14,7 @@ from convstats.dates import validate_window
 from convstats.errors import ConvstatsError
 from convstats.http import ConversationsByAgentEndpoint, ConversationsEndpoint, Response
 from convstats.model import (
+    ABSENT,
     AgentRow,
     DepartmentRow,
     Grouping,
@@ -40,6 +41,7 @@ from convstats.sorting import Sort, parse_sort
 __version__ = "0.1.0"  # the one place the version is written (pyproject reads it)
 
 __all__ = [
+    "ABSENT",
     "AgentRow",
     "Conversations",
     "ConversationsByAgent",

@@ -35,6 +35,7 @@ from convstats.errors import (
 from convstats.model import (
     ABSENT,
     Caller,
+    FrozenBool,
     FrozenDocument,
     Grouping,
     Report,
@@ -176,6 +177,8 @@ def json_value(value: Any) -> Any:
     or infinity as ``null`` (as JavaScript does), a decimal as ``{"$numberDecimal": …}``,
     arrays and documents member by member.
     """
+    if isinstance(value, FrozenBool):
+        return value.value
     if isinstance(value, float):
         if not math.isfinite(value):
             return None

@@ -17,6 +17,7 @@ __all__ = [
     "AgentRow",
     "Caller",
     "DepartmentRow",
+    "FrozenBool",
     "FrozenDocument",
     "GroupCounts",
     "Grouping",
@@ -125,12 +126,26 @@ class Absent(enum.Enum):
 ABSENT = Absent.ABSENT
 
 
+class FrozenBool(enum.Enum):
+    """A BSON boolean held as a key or a label: kept apart from the numbers 0 and 1.
+
+    MongoDB groups ``true`` and ``1`` apart, while Python holds them equal; a stored boolean
+    becomes one of these where values are grouped (``value`` is the boolean).
+    """
+
+    FALSE = False
+    TRUE = True
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 @attrs.frozen
 class FrozenDocument:
     """A BSON document held as a key or a label: its fields in order, hashable.
 
-    Keys and labels of upstream's reading are values as stored: strings, numbers, booleans,
-    ``None``, datetimes, tuples (arrays) and these (documents).
+    Keys and labels of upstream's reading are values as stored: strings, numbers,
+    :class:`FrozenBool`, ``None``, datetimes, tuples (arrays) and these (documents).
     """
 
     fields: tuple[tuple[str, Any], ...]

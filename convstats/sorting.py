@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from convstats.errors import InvalidSort
-from convstats.model import ABSENT, FrozenDocument, Grouping, Ranked
+from convstats.model import ABSENT, FrozenBool, FrozenDocument, Grouping, Ranked
 
 __all__ = [
     "BY_COUNT",
@@ -124,10 +124,12 @@ def bson_order(value: Any) -> tuple[Any, ...]:
     then by value: numbers by value (NaN first), strings by code point, documents and arrays
     field by field. Keys and labels of upstream's reading are ordered by it.
     """
-    if value is None or value is ABSENT:
-        return (1,)
-    if isinstance(value, bool):
-        return (8, value)
+    if value is ABSENT:  # a missing field, before null: every two values are ordered
+        return (1, 0)
+    if value is None:
+        return (1, 1)
+    if isinstance(value, (bool, FrozenBool)):
+        return (8, value if isinstance(value, bool) else value.value)
     if isinstance(value, (int, float, Decimal)):
         if (isinstance(value, float) and math.isnan(value)) or (
             isinstance(value, Decimal) and value.is_nan()

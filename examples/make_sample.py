@@ -4,6 +4,13 @@ Run ``python examples/make_sample.py`` to regenerate ``examples/sample/``; the o
 the same on every run. The workspace has a unit with departments, a monitor, a manager, and
 agents covering every label case: a plain name, two agents sharing a name, no name, a null
 name, an empty name, a deactivated agent, a bot and an agent whose user was deleted.
+
+Its rooms also show every case where the reports of the Reports page read differently from
+upstream's (docs/behaviour.md#differences-from-upstream): sources of widget, email, SMS and
+an app with an alias, a source without a type, one with a null alias, a null one and none;
+rooms with two tags, a repeated tag and an empty list of tags; a deleted department, two
+departments of one name and a null department; rooms open, queued, on hold, closed with and
+without their duration, and reopened with it.
 """
 
 from __future__ import annotations
@@ -103,6 +110,8 @@ DEPARTMENTS = [
     {"_id": "dep-sales", "name": "Sales", "ancestors": ["unit-eu"]},
     {"_id": "dep-billing", "name": "Billing", "ancestors": ["unit-eu"]},
     {"_id": "dep-support", "name": "Support", "ancestors": []},
+    # A second department of one name: upstream merges the two rows into one.
+    {"_id": "dep-helpdesk", "name": "Support", "ancestors": []},
 ]
 SOURCES = [{"type": "widget"}, {"type": "email"}, {"type": "app", "alias": "WhatsApp"}]
 
@@ -192,6 +201,7 @@ def rooms(rng: random.Random) -> list[dict[str, object]]:
         if rng.random() < 0.1:
             room["tags"] = rng.sample(["vip", "refund", "bug"], rng.randrange(1, 3))
         documents.append(room)
+    vary(documents, random.Random(20240302))
     # Rooms that are not omnichannel conversations: direct messages and channels.
     for n in range(12):
         ts = START + timedelta(hours=7 * n)
@@ -199,6 +209,48 @@ def rooms(rng: random.Random) -> list[dict[str, object]]:
             {"_id": f"dm-{n:02d}", "t": rng.choice(["d", "c", "p"]), "ts": date(ts, False)}
         )
     return documents
+
+
+def vary(documents: list[dict[str, object]], rng: random.Random) -> None:
+    """Give the rooms the odd sources, tags, departments and states real workspaces have.
+
+    Only fields the by-agent report does not read change, and only rooms of departments
+    outside the unit move, so its answers and the monitor's stay those of the rooms above.
+    """
+    tags = ["vip", "refund", "bug", "billing", "feedback"]
+    odd_sources: dict[int, dict[str, object] | None] = {
+        5: None,  # null: upstream's row without a label
+        6: {"alias": "Kiosk"},  # no type
+        7: {"type": "widget", "alias": None},  # a second "widget" row upstream
+    }
+    support = [room for room in documents if room.get("departmentId") == "dep-support"]
+    for at, room in enumerate(support):
+        if at in (1, 2):
+            room["departmentId"] = "dep-retired"  # a deleted department
+        elif at == 3:
+            room["departmentId"] = None
+        elif at % 3 == 0:
+            room["departmentId"] = "dep-helpdesk"
+    closed = [room for room in documents if "closedAt" in room]
+    for room in closed[:4]:
+        del room["metrics"]  # closed without a duration: in no status upstream
+    for room in closed[4:7]:
+        room["open"] = True  # reopened: upstream counts it open and closed
+        del room["closedAt"]
+    for n, room in enumerate(documents):
+        if n % 9 == 4:
+            room["source"] = {"type": "sms"}
+        if n in odd_sources:
+            room["source"] = odd_sources[n]
+        if n == 8:
+            del room["source"]
+        if rng.random() < 0.35:
+            room["tags"] = rng.sample(tags, rng.randrange(1, 3))
+        else:
+            room.pop("tags", None)
+    documents[10]["tags"] = ["vip", "refund"]
+    documents[11]["tags"] = ["bug", "bug"]  # a tag twice: counted twice upstream
+    documents[12]["tags"] = []
 
 
 def write(name: str, documents: list[dict[str, object]]) -> None:

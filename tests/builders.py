@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timezone
 from typing import Any, NamedTuple
 
-from convstats import ConversationsByAgent, Report, Sort, TimeWindow, TotalMode, Visibility
+from convstats import Conversations, Report, Sort, TimeWindow, TotalMode, Visibility
 from convstats.model import Grouping
 from convstats.ports import RoomStore
 from convstats.sorting import DEFAULT_SORT
@@ -72,7 +72,21 @@ def build_report(
     sort: Sort = DEFAULT_SORT,
     visibility: Visibility | None = None,
     total_mode: TotalMode = TotalMode.CONVSTATS,
+    grouping: Grouping = Grouping.AGENT,
 ) -> Report:
-    """The report of ``store`` for ``window``, without a cache."""
-    reports = ConversationsByAgent(store=store, total_mode=total_mode)
+    """The report of ``store`` for ``window``, without a cache (by agent unless told)."""
+    reports = Conversations(store=store, grouping=grouping, total_mode=total_mode)
     return reports.report(window, sort=sort, visibility=visibility or Visibility.everything())
+
+
+def every_report(
+    store: RoomStore, window: TimeWindow, visibility: Visibility, sort: Sort = DEFAULT_SORT
+) -> dict[tuple[Grouping, TotalMode], Report]:
+    """Every report of the Reports page, in both readings, by grouping and reading."""
+    return {
+        (grouping, mode): build_report(
+            store, window, sort=sort, visibility=visibility, total_mode=mode, grouping=grouping
+        )
+        for grouping in Grouping
+        for mode in TotalMode
+    }

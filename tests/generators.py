@@ -27,6 +27,9 @@ OTHER_USERS = ("manager-1", "monitor-1", "monitor-2", "nobody-1")
 UNITS = ("unit-1", "unit-2")
 DEPARTMENTS = ("dep-1", "dep-2", "dep-3", "dep-4")
 NAMES = ("Ana", "ana", "Bo", "Zed", "Ünal", "", "Ana")  # duplicates and case on purpose
+TAGS = ("vip", "bug", "Vip", "refund")
+#: A field left out of a document.
+MISSING = "<missing>"
 ROLES = ("admin", "livechat-manager", "livechat-monitor", "livechat-agent", "user", "bot")
 
 
@@ -50,6 +53,51 @@ def _served_by() -> st.SearchStrategy[Any]:
     )
 
 
+def _sources() -> st.SearchStrategy[Any]:
+    kinds = st.sampled_from(("widget", "email", "app", "sms"))
+    return st.one_of(
+        st.fixed_dictionaries({"type": kinds}),
+        st.fixed_dictionaries({"type": kinds, "alias": st.sampled_from(("WhatsApp", "Kiosk"))}),
+        st.fixed_dictionaries({"alias": st.just("Kiosk")}),  # no type
+        st.fixed_dictionaries({"type": kinds, "alias": st.none()}),  # null is not missing
+        st.sampled_from(
+            (
+                None,
+                {},
+                {"type": None},
+                {"type": 5},
+                {"type": ["widget"]},
+                [{"type": "widget"}],  # an array: its field paths are arrays
+                "widget",
+            )
+        ),
+    )
+
+
+def _tags() -> st.SearchStrategy[Any]:
+    tag = st.sampled_from(TAGS)
+    return st.one_of(
+        st.lists(tag, max_size=3),  # repeats included
+        tag,  # a scalar is one element
+        st.sampled_from(
+            (None, [None], [5, "vip"], [[]], ["vip", []], [["vip"]], [{"n": 1}], [True, 1])
+        ),
+    )
+
+
+def _states() -> st.SearchStrategy[dict[str, Any]]:
+    """``open``, ``onHold`` and ``metrics`` of every type, each sometimes missing."""
+    odd = st.sampled_from((True, False, "true", 1, 0, None, MISSING))
+    metrics = st.one_of(
+        st.just(MISSING),
+        st.fixed_dictionaries({"chatDuration": st.sampled_from((0, 12, 0.5, None, "", False))}),
+        st.sampled_from(({}, None, [{"chatDuration": 7}], [{}], [])),
+    )
+    return st.fixed_dictionaries({"open": odd, "onHold": odd, "metrics": metrics}).map(
+        lambda fields: {name: value for name, value in fields.items() if value != MISSING}
+    )
+
+
 def _ts() -> st.SearchStrategy[Any]:
     return st.one_of(
         instants(),
@@ -70,7 +118,7 @@ def rooms(draw: st.DrawFn, room_id: str) -> dict[str, Any]:
         room["ts"] = draw(_ts())
     if draw(st.booleans()):
         room["servedBy"] = draw(_served_by())
-    department = draw(st.sampled_from((*DEPARTMENTS, "dep-gone", None, 7, "missing")))
+    department = draw(st.sampled_from((*DEPARTMENTS, "dep-gone", "unit-1", None, 7, "missing")))
     if department != "missing":
         room["departmentId"] = department
     ancestors = draw(
@@ -82,7 +130,11 @@ def rooms(draw: st.DrawFn, room_id: str) -> dict[str, Any]:
     )
     if ancestors != "missing":
         room["departmentAncestors"] = ancestors
-    room["open"] = draw(st.booleans())
+    room.update(draw(_states()))
+    if draw(st.integers(0, 3)):
+        room["source"] = draw(_sources())
+    if draw(st.booleans()):
+        room["tags"] = draw(_tags())
     return room
 
 
@@ -117,7 +169,12 @@ def workspaces(draw: st.DrawFn, max_rooms: int = 40) -> dict[str, list[dict[str,
         departments += [{"_id": unit, "name": unit, "type": draw(kinds)} for unit in UNITS]
     for department in DEPARTMENTS:
         ancestors = draw(st.lists(st.sampled_from(UNITS), max_size=2, unique=True))
-        departments.append({"_id": department, "name": department, "ancestors": ancestors})
+        document: dict[str, Any] = {"_id": department, "ancestors": ancestors}
+        # Two departments of one name, one without a name, one named null or not a string.
+        name = draw(st.sampled_from((department, department, "Support", MISSING, None, 7)))
+        if name != MISSING:
+            document["name"] = name
+        departments.append(document)
     people = AGENTS + OTHER_USERS
     collections: dict[str, list[dict[str, Any]]] = {
         "rocketchat_room": [draw(rooms(f"room-{n}")) for n in range(count)],
@@ -147,6 +204,20 @@ def workspaces(draw: st.DrawFn, max_rooms: int = 40) -> dict[str, list[dict[str,
         roles = draw(st.lists(st.sampled_from(ROLES), max_size=3, unique=True))
         collections["rocketchat_permissions"] = [{"_id": "view-livechat-reports", "roles": roles}]
     return collections
+
+
+@st.composite
+def counted_workspaces(draw: st.DrawFn) -> dict[str, list[dict[str, Any]]]:
+    """A workspace whose rooms are all livechat rooms of :data:`SPAN`: many rooms per report."""
+    collections = draw(workspaces(max_rooms=30))
+    for room in collections["rocketchat_room"]:
+        room["t"] = "l"
+        room["ts"] = draw(instants())
+    return collections
+
+
+#: A window holding every room of :func:`counted_workspaces`.
+EVERY_ROOM = TimeWindow(EPOCH, EPOCH + SPAN + timedelta(milliseconds=1))
 
 
 def windows() -> st.SearchStrategy[TimeWindow]:

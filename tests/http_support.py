@@ -43,7 +43,11 @@ MANAGER_PAT = "sample-manager-pat"
 MARCH = {"start": "2024-03-01", "end": "2024-04-01"}
 
 # With /metrics, which the service serves when prometheus-client is installed (the test group).
-DOCUMENT = OpenAPI.from_dict(openapi_document(metrics=True))  # refuses a non-OpenAPI 3 document
+DOCUMENTS = {
+    mode: OpenAPI.from_dict(openapi_document(metrics=True, total_mode=mode))  # refuses a
+    for mode in TotalMode  # non-OpenAPI 3 document
+}
+DOCUMENT = DOCUMENTS[TotalMode.CONVSTATS]
 
 
 def headers(user_id: str, token: str | None = None) -> dict[str, str]:
@@ -51,11 +55,11 @@ def headers(user_id: str, token: str | None = None) -> dict[str, str]:
     return {"X-User-Id": user_id, "X-Auth-Token": TOKENS[user_id] if token is None else token}
 
 
-def check_against_openapi(response: httpx.Response) -> None:
+def check_against_openapi(response: httpx.Response, document: OpenAPI = DOCUMENT) -> None:
     """Raise unless ``response`` is one the OpenAPI document allows for its request."""
     response.read()
     request = response.request
-    DOCUMENT.validate_response(
+    document.validate_response(
         MockRequest(
             f"{request.url.scheme}://{request.url.netloc.decode()}",
             request.method,
@@ -70,10 +74,10 @@ def check_against_openapi(response: httpx.Response) -> None:
     )
 
 
-async def acheck_against_openapi(response: httpx.Response) -> None:
+async def acheck_against_openapi(response: httpx.Response, document: OpenAPI = DOCUMENT) -> None:
     """:func:`check_against_openapi` for an asynchronous client."""
     await response.aread()
-    check_against_openapi(response)
+    check_against_openapi(response, document)
 
 
 def checked(client: httpx.Client) -> httpx.Client:
@@ -89,10 +93,17 @@ class InProcessClient:
     OpenAPI document unless ``check`` is false.
     """
 
-    def __init__(self, app: Any, *, check: bool = True) -> None:
+    def __init__(
+        self, app: Any, *, check: bool = True, total_mode: TotalMode = TotalMode.CONVSTATS
+    ) -> None:
         self._portal_context = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_context.__enter__()
-        hooks = {"response": [acheck_against_openapi]} if check else {}
+        document = DOCUMENTS[total_mode]
+
+        async def checked(response: httpx.Response) -> None:
+            await acheck_against_openapi(response, document)
+
+        hooks = {"response": [checked]} if check else {}
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1", event_hooks=hooks
         )

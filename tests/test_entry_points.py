@@ -21,10 +21,20 @@ ENTRY_POINTS = {
     "console script": [SCRIPT or "convstats"],
     "python -m convstats": [sys.executable, "-m", "convstats"],
 }
-SUBCOMMANDS = ["conversations-by-agent", "serve", "export"]
+REPORTS = [
+    "conversations-by-status",
+    "conversations-by-source",
+    "conversations-by-department",
+    "conversations-by-tags",
+    "conversations-by-agent",
+]
+SUBCOMMANDS = [*REPORTS, "serve", "export"]
 #: The arguments each subcommand needs, so that an unknown option is the only fault left.
 COMPLETE = {
-    "conversations-by-agent": ["--data", "d", "--start", "2024-03-01", "--end", "2024-04-01"],
+    **{
+        report: ["--data", "d", "--start", "2024-03-01", "--end", "2024-04-01"]
+        for report in REPORTS
+    },
     "serve": ["--data", "d"],
     "export": ["--mongo", "mongodb://127.0.0.1:1/rocketchat", "--out", "d"],
 }

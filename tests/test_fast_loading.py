@@ -96,8 +96,58 @@ DEPARTMENTS = st.sampled_from(("dep-1", "dep-2", None, 7, {"$oid": HEX}, ["dep-1
 ANCESTORS = st.sampled_from(
     (["unit-1"], [], "unit-1", None, [1, "unit-2"], [{"$oid": HEX}], ("unit-1", "unit-2"))
 )
+STATES = st.sampled_from(
+    (True, False, 1, 0, 1.0, "true", None, {"$numberInt": "1"}, [True], {"a": 1})
+)
+METRICS = st.sampled_from(
+    (
+        {"chatDuration": 12},
+        {"chatDuration": 0},
+        {"chatDuration": 0.0},
+        {"chatDuration": {"$numberDouble": "1.5"}},
+        {"chatDuration": {"$numberInt": "0"}},
+        {"chatDuration": None, "reaction": {"ft": 3}},
+        {},
+        None,
+        [{"chatDuration": 3}],
+        [{}],
+        {"$date": "2024-01-02T03:04:05.678Z"},
+    )
+)
+SOURCES = st.sampled_from(
+    (
+        {"type": "widget"},
+        {"type": "app", "alias": "WhatsApp", "id": "x"},
+        {"alias": None},
+        {"type": "widget", "alias": None},
+        None,
+        "widget",
+        [{"type": "widget"}],
+        {"type": {"$numberInt": "5"}},
+        {"type": True},
+        {"type": 1},
+        {"$oid": HEX},
+    )
+)
+TAGS = st.sampled_from(
+    (
+        ["vip"],
+        ["vip", "vip"],
+        [],
+        None,
+        "vip",
+        [None, 5],
+        [True, 1],
+        [1, 1.0],
+        [{"$date": "2024-01-02T03:04:05.678Z"}],
+        [["a"]],
+        [[]],
+        [{"$oid": HEX}],
+        {"$numberInt": "3"},
+    )
+)
 UNREAD = st.dictionaries(
-    st.sampled_from(("msgs", "v", "_updatedAt", "lm", "open", "x")),
+    st.sampled_from(("msgs", "v", "_updatedAt", "lm", "x")),
     st.one_of(
         st.integers(),
         st.floats(allow_nan=True, allow_infinity=True),
@@ -121,6 +171,11 @@ def room_documents(draw: st.DrawFn, bad: bool) -> dict[str, Any]:
         "servedBy": SERVED,
         "departmentId": DEPARTMENTS,
         "departmentAncestors": ANCESTORS,
+        "open": STATES,
+        "onHold": STATES,
+        "metrics": METRICS,
+        "source": SOURCES,
+        "tags": TAGS,
     }
     for name, values in fields.items():
         value = draw(st.one_of(values, st.just(MISSING)) if name != "_id" else values)
@@ -131,6 +186,46 @@ def room_documents(draw: st.DrawFn, bad: bool) -> dict[str, Any]:
     room.update(draw(UNREAD))
     keys = list(room)
     return {key: room[key] for key in draw(st.permutations(keys))}
+
+
+SCALARS = st.sampled_from((True, False, 1, 0, 1.0, 0.0, "", "true", None))
+
+
+@st.composite
+def typical_rooms(draw: st.DrawFn, room_id: int) -> dict[str, Any]:
+    """A room the typed structs take whole, which the streaming reader reads, not the reference.
+
+    Its report fields hold scalars, in their usual containers.
+    """
+    room: dict[str, Any] = {
+        "_id": f"room-{room_id}",
+        "t": "l",
+        "ts": {"$date": "2024-01-02T03:04:05.678Z"},
+        "departmentId": draw(st.sampled_from(("dep-1", "dep-2"))),
+    }
+    optional = {
+        "servedBy": st.fixed_dictionaries({"_id": st.sampled_from(("agent-1", "agent-2"))}),
+        "open": SCALARS,
+        "onHold": SCALARS,
+        "metrics": st.fixed_dictionaries({}, optional={"chatDuration": SCALARS}),
+        "source": st.fixed_dictionaries({}, optional={"type": SCALARS, "alias": SCALARS}),
+        "tags": st.one_of(st.lists(SCALARS, max_size=3), SCALARS),
+    }
+    for name, values in optional.items():
+        if draw(st.booleans()):
+            room[name] = draw(values)
+    return room
+
+
+@given(data=st.data(), size=st.integers(1, 30))
+def test_typical_rooms_stream_to_the_reference_facts(tmp_path_factory: Any, data: Any, size: int):
+    """Rooms the structs take are streamed (in chunks and line by line) to the same facts."""
+    rooms = [data.draw(typical_rooms(n)) for n in range(size)]
+    directory = tmp_path_factory.mktemp("export")
+    write_rooms(directory, [json.dumps(room) for room in rooms], "\n")
+    same_reading(directory)
+    with small_chunks():
+        same_reading(directory)
 
 
 @st.composite

@@ -24,13 +24,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from convstats import Report, TimeWindow, TotalMode, Visibility
+from convstats import Grouping, Report, TimeWindow, TotalMode, Visibility
 from convstats.errors import MissingDependency
 from convstats.ports import RoomStore
 from convstats.sorting import Sort
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, Plan, ids, table
-from tests.builders import build_report, only_rooms, room
 from tests.builders import counts as count_dict
+from tests.builders import every_report, only_rooms, room
 from tests.generators import AGENTS, rooms, sorts, visibilities, windows, workspaces
 
 UTC = timezone.utc
@@ -328,11 +328,8 @@ def test_auto_survives_numpy_vanishing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def reports(
     store: MemoryStore, window: TimeWindow, visibility: Visibility, sort: Sort
-) -> list[Report]:
-    return [
-        build_report(store, window, sort=sort, visibility=visibility, total_mode=mode)
-        for mode in TotalMode
-    ]
+) -> dict[tuple[Grouping, TotalMode], Report]:
+    return every_report(store, window, visibility, sort)
 
 
 @given(data=workspaces(), window=windows(), visibility=visibilities(), sort=sorts())

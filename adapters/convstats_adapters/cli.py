@@ -57,7 +57,7 @@ _ELLIPSIS = "\u2026"
 _PROGRESS_INTERVAL = 1.0
 
 #: The reports a subcommand answers, by subcommand name.
-REPORT_COMMANDS: dict[str, Grouping] = {grouping.route: grouping for grouping in (Grouping.AGENT,)}
+REPORT_COMMANDS: dict[str, Grouping] = {grouping.route: grouping for grouping in Grouping}
 
 #: What each report counts, for its --help.
 _COUNTS = {
@@ -192,8 +192,8 @@ def _parsers() -> tuple[
     parser = _Parser(
         prog="convstats",
         description=(
-            "Omnichannel conversations per agent, as Rocket.Chat's "
-            "conversations-by-agent dashboard report computes them."
+            "Omnichannel conversations by status, source, department, tags and agent, as "
+            "the reports of Rocket.Chat's Reports page compute them."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -494,11 +494,15 @@ def _padded(cell: tuple[str, int], width: int) -> str:
     return text + " " * (width - used)
 
 
-def _text(value: Any) -> str:
-    """A key or label as text: a string as itself, other stored values as JSON."""
+def _text(value: Any, upstream: bool) -> str:
+    """A key or label as text: a string as itself, other stored values as JSON.
+
+    A missing value is empty, and so is ``None`` in this project's reading, where it stands
+    for a source's type or alias that is not a string.
+    """
     if isinstance(value, str):
         return value
-    if value is ABSENT:
+    if value is ABSENT or (value is None and not upstream):
         return ""
     return json.dumps(json_value(value), ensure_ascii=False)
 
@@ -513,7 +517,8 @@ _NAMES: dict[Grouping, tuple[tuple[str, str, Callable[[Ranked], Any]], ...]] = {
     ),
     Grouping.DEPARTMENT: (
         ("Department", "label", lambda row: row[0]),
-        ("Department id", "department_id", lambda row: row[1]),
+        # Upstream's rows are names: no id (None), shown as none.
+        ("Department id", "department_id", lambda row: ABSENT if row[1] is None else row[1]),
     ),
     Grouping.TAGS: (("Tag", "tag", lambda row: row[0]),),
     Grouping.AGENT: (
@@ -538,15 +543,15 @@ _EMPTY = {
 }
 
 
-def _shown(value: Any) -> str:
-    text = _text(value)
-    return '""' if text == "" and value == "" else text
-
-
 def _table(report: Report) -> str:
     window, grouping, rows = report.window, report.grouping, report.ranked
+    upstream = report.total_mode is TotalMode.ROCKETCHAT
+
+    def shown(value: Any) -> str:
+        return '""' if value == "" else _text(value, upstream)
+
     columns = _NAMES[grouping]
-    cells = [[_cell(_shown(cell(row))) for _, _, cell in columns] for row in rows]
+    cells = [[_cell(shown(cell(row))) for _, _, cell in columns] for row in rows]
     widths = [
         max([len(heading), *(line[at][1] for line in cells)])
         for at, (heading, _, _) in enumerate(columns)
@@ -602,8 +607,10 @@ def _csv(report: Report) -> str:
     header = _csv_header(report.grouping)
     cells = {heading: cell for _, heading, cell in _NAMES[report.grouping]}
     writer.writerow([*header, "value"])
+    upstream = report.total_mode is TotalMode.ROCKETCHAT
     writer.writerows(
-        [*(_inert(_text(cells[name](row))) for name in header), row[2]] for row in report.ranked
+        [*(_inert(_text(cells[name](row), upstream)) for name in header), row[2]]
+        for row in report.ranked
     )
     return buffer.getvalue().rstrip("\n")
 

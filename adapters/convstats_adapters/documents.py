@@ -19,6 +19,7 @@ from typing import Any, Final, TypeAlias
 
 from convstats.model import (
     ABSENT,
+    FrozenBool,
     FrozenDocument,
     Grouping,
     Partition,
@@ -304,13 +305,16 @@ def _bson_type(name: str) -> Any:
 def freeze(value: Any) -> Any:
     """A stored value as a report keys and labels by it: hashable, one form per BSON value.
 
-    Arrays become tuples and documents :class:`~convstats.model.FrozenDocument`; an ObjectId
+    Arrays become tuples, documents :class:`~convstats.model.FrozenDocument` and booleans
+    :class:`~convstats.model.FrozenBool` (which ``true`` and ``1`` are not); an ObjectId
     is its hexadecimal string (:func:`document_id`), a 64-bit integer an int, a Decimal128 a
     Decimal, a naive date UTC. Two values are equal exactly when ``$group`` holds them equal,
     except that an ObjectId equals its hexadecimal string, as an export writes it.
     """
-    if isinstance(value, str) or value is None or isinstance(value, bool):
+    if isinstance(value, str) or value is None:
         return value
+    if isinstance(value, bool):
+        return FrozenBool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, (float, Decimal)):

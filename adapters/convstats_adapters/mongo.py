@@ -848,17 +848,38 @@ def _bit(condition: Document, bit: int) -> Document:
     return {"$cond": [condition, bit, 0]}
 
 
-# documents.status_facts, bit by bit. $cond holds a value true as documents.truthy does, and
-# $ifNull turns a missing or null field into false first.
+def _bit_unless(condition: Document, bit: int) -> Document:
+    return {"$cond": [condition, 0, bit]}
+
+
+def _is_true(path: str) -> Document:
+    """``path`` is the boolean true: nothing but true is both at least and at most true.
+
+    Comparisons order values by BSON type first; ``$eq`` with true would also hold for 1 on
+    mongomock.
+    """
+    return {"$and": [{"$gte": [path, True]}, {"$lte": [path, True]}]}
+
+
+def _falsy(path: str) -> Document:
+    """Not documents.truthy: a missing value, null, false or a zero.
+
+    Spelled out rather than left to ``$cond``, which mongomock decides by Python's truth (an
+    empty string, array or document is false there, true in MongoDB).
+    """
+    return {"$in": [{"$ifNull": [path, None]}, [None, False, 0]]}
+
+
+# documents.status_facts, bit by bit.
 _STATUS_FACTS: Final = {
     "$add": [
-        _bit({"$eq": ["$open", True]}, doc.OPEN),
-        _bit({"$eq": ["$onHold", True]}, doc.ON_HOLD),
-        _bit({"$ifNull": ["$onHold", False]}, doc.HELD),
-        _bit({"$ifNull": ["$servedBy", False]}, doc.SERVED),
+        _bit(_is_true("$open"), doc.OPEN),
+        _bit(_is_true("$onHold"), doc.ON_HOLD),
+        _bit_unless(_falsy("$onHold"), doc.HELD),
+        _bit_unless(_falsy("$servedBy"), doc.SERVED),
         _bit({"$eq": [{"$ifNull": ["$servedBy", None]}, None]}, doc.UNSERVED),
         _bit({"$ne": [_AGENT_KEY, None]}, doc.AGENT),
-        _bit({"$ifNull": ["$metrics.chatDuration", False]}, doc.TIMED),
+        _bit_unless(_falsy("$metrics.chatDuration"), doc.TIMED),
     ]
 }
 

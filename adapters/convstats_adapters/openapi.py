@@ -1,9 +1,10 @@
 """The OpenAPI 3 document of the HTTP service: what it answers, status by status.
 
-The report's operation keeps the names of Rocket.Chat's published document for the endpoint
-(operation id, the ``UserId``/``AuthToken``/``start``/``end`` parameters, the
-``startendError``/``authorizationError``/``permissionError`` responses) and states more
-than it: which fields are always present, and the 503 of a store that fails. The
+The operations of the five reports keep the names of Rocket.Chat's published document for
+the endpoints (operation ids, the ``UserId``/``AuthToken``/``start``/``end`` parameters, the
+``startendError``/``authorizationError``/``permissionError`` responses) and state more than
+it: which fields are always present, how the bodies differ in upstream's reading, and the
+503 of a store that fails. The
 authentication and permission bodies, and their examples, are taken from
 :func:`convstats.http.error_response`, so the document cannot drift from what is sent.
 
@@ -19,7 +20,7 @@ from typing import Any, Final
 import convstats
 from convstats.errors import AuthenticationRequired, InvalidParams, InvalidSort, PermissionDenied
 from convstats.http import error_response
-from convstats.model import Grouping
+from convstats.model import Grouping, Status, TotalMode
 
 __all__ = [
     "HEALTH_PATH",
@@ -32,8 +33,14 @@ __all__ = [
     "report_path",
 ]
 
-#: The reports the service answers, one route each.
-REPORTS: Final = (Grouping.AGENT,)
+#: The reports the service answers, one route each, in the order of upstream's Reports page.
+REPORTS: Final = (
+    Grouping.STATUS,
+    Grouping.SOURCE,
+    Grouping.DEPARTMENT,
+    Grouping.TAGS,
+    Grouping.AGENT,
+)
 DASHBOARDS: Final = "/api/v1/livechat/analytics/dashboards"
 
 
@@ -81,7 +88,7 @@ def _authorization_error() -> Schema:
     }
 
 
-def _components() -> Schema:
+def _components(total_mode: TotalMode) -> Schema:
     not_logged_in = error_response(AuthenticationRequired()).body
     refused = error_response(PermissionDenied()).body
     return {
@@ -146,35 +153,18 @@ def _components() -> Schema:
                 "required": False,
                 "description": (
                     "A JSON object of keys `name` (`label`), `total` (`value`) or `_id`, each "
-                    '`1` or `-1`, applied in order; default `{"name": 1}`.'
+                    '`1` or `-1`, applied in order; by-agent\'s default is `{"name": 1}`, '
+                    "by-department's and by-tags' `{\"total\": 1}`; by-status and by-source "
+                    "take it and ignore it."
                 ),
                 "schema": {"type": "string"},
                 "example": '{"total": -1}',
             },
         },
         "schemas": {
-            "AgentCount": {
-                "type": "object",
-                "required": ["label", "value"],
-                "properties": {
-                    "label": {
-                        "type": "string",
-                        "description": "The agent's name, or its id when it has none.",
-                    },
-                    "value": {"type": "integer", "minimum": 1},
-                },
-                "additionalProperties": False,
-            },
-            "ConversationsByAgent": {
-                "type": "object",
-                "required": ["total", "data", "unspecified", "success"],
-                "properties": {
-                    "total": {"type": "integer", "minimum": 0},
-                    "data": {"type": "array", "items": _ref("schemas", "AgentCount")},
-                    "unspecified": {"type": "integer", "minimum": 0},
-                    "success": {"type": "boolean", "enum": [True]},
-                },
-                "additionalProperties": False,
+            **{
+                _REPORT_NAMES[grouping]: _report_schema(grouping, total_mode)
+                for grouping in REPORTS
             },
             "Error": {
                 "type": "object",
@@ -267,11 +257,18 @@ def _metrics_operation() -> Schema:
     }
 
 
-def openapi_document(server_url: str = "/", *, metrics: bool = False) -> dict[str, Any]:
+def openapi_document(
+    server_url: str = "/",
+    *,
+    metrics: bool = False,
+    total_mode: TotalMode = TotalMode.CONVSTATS,
+) -> dict[str, Any]:
     """The service's OpenAPI 3.0 document, as a JSON-ready dict (a new one on each call).
 
     ``server_url`` is where the paths start: the prefix the service is mounted under, if
-    any. ``metrics`` adds :data:`METRICS_PATH`, for a service that serves it.
+    any. ``metrics`` adds :data:`METRICS_PATH`, for a service that serves it. The report
+    bodies are described as ``total_mode`` reads the data (upstream's has labels of any
+    JSON type and no ``unspecified`` in by-status and by-source).
     """
     document: dict[str, Any] = {
         "openapi": "3.0.3",
@@ -279,7 +276,8 @@ def openapi_document(server_url: str = "/", *, metrics: bool = False) -> dict[st
             "title": "convstats",
             "version": convstats.__version__,
             "description": (
-                "Rocket.Chat Enterprise's dashboard report Get Conversation by Agents, with "
+                "The five reports of Rocket.Chat Enterprise's Omnichannel Reports page "
+                "(conversations by status, source, department, tags and agent), with "
                 "upstream's statuses and bodies, authenticated by Rocket.Chat login tokens."
             ),
         },
@@ -287,32 +285,7 @@ def openapi_document(server_url: str = "/", *, metrics: bool = False) -> dict[st
         # One requirement naming both schemes: the headers sign a caller in together.
         "security": [{"UserId": [], "AuthToken": []}],
         "paths": {
-            REPORT_PATH: {
-                "get": {
-                    "tags": ["Reports"],
-                    "summary": "Get Conversation by Agents",
-                    "description": (
-                        "The omnichannel conversations created in [start, end), per agent "
-                        "serving them, among the rooms the caller may see. Permission "
-                        "required: `view-livechat-reports`."
-                    ),
-                    "operationId": (
-                        "get-api-v1-livechat-analytics-dashboards-conversations-by-agent"
-                    ),
-                    "parameters": [
-                        _ref("parameters", name)
-                        for name in ("UserId", "AuthToken", "start", "end", "sort")
-                    ],
-                    "responses": {
-                        "200": _json(_ref("schemas", "ConversationsByAgent"), "OK"),
-                        "400": _ref("responses", "startendError"),
-                        "401": _ref("responses", "authorizationError"),
-                        "403": _ref("responses", "permissionError"),
-                        "500": _ref("responses", "internalError"),
-                        "503": _ref("responses", "storageError"),
-                    },
-                }
-            },
+            **{report_path(grouping): {"get": _report_operation(grouping)} for grouping in REPORTS},
             OPENAPI_PATH: {
                 "get": {
                     "summary": "This document",
@@ -341,8 +314,103 @@ def openapi_document(server_url: str = "/", *, metrics: bool = False) -> dict[st
                 }
             },
         },
-        "components": _components(),
+        "components": _components(total_mode),
     }
     if metrics:
         document["paths"][METRICS_PATH] = _metrics_operation()
     return document
+
+
+#: Per report: its schema's name, upstream's summary, what a row is.
+_REPORT_NAMES: Final = {
+    Grouping.STATUS: "ConversationsByStatus",
+    Grouping.SOURCE: "ConversationsBySource",
+    Grouping.DEPARTMENT: "ConversationsByDepartment",
+    Grouping.TAGS: "ConversationsByTags",
+    Grouping.AGENT: "ConversationsByAgent",
+}
+_SUMMARIES: Final = {
+    Grouping.STATUS: "Get Conversations by Status",
+    Grouping.SOURCE: "Get Conversations by Source",
+    Grouping.DEPARTMENT: "Get Conversations by Department",
+    Grouping.TAGS: "Get Conversations by Tags",
+    Grouping.AGENT: "Get Conversation by Agents",
+}
+_ROWS: Final = {
+    Grouping.STATUS: "by state: Open, Closed, Queued and On_Hold",
+    Grouping.SOURCE: "per source (its alias, else its type)",
+    Grouping.DEPARTMENT: "per department",
+    Grouping.TAGS: "per tag (a conversation counts for each of its tags)",
+    Grouping.AGENT: "per agent serving them",
+}
+_LABELS: Final = {
+    Grouping.STATUS: "The state.",
+    Grouping.SOURCE: "The source's alias, else its type.",
+    Grouping.DEPARTMENT: "The department's name, or its id when it has none.",
+    Grouping.TAGS: "The tag.",
+    Grouping.AGENT: "The agent's name, or its id when it has none.",
+}
+
+
+def _report_operation(grouping: Grouping) -> Schema:
+    sort = (
+        "the order of the rows"
+        if grouping.takes_sort
+        else "accepted and ignored, as upstream does: the rows are by value, descending"
+    )
+    return {
+        "tags": ["Reports"],
+        "summary": _SUMMARIES[grouping],
+        "description": (
+            f"The omnichannel conversations created in [start, end), {_ROWS[grouping]}, "
+            "among the rooms the caller may see. Permission required: "
+            f"`view-livechat-reports`. `sort`: {sort}."
+        ),
+        "operationId": f"get-api-v1-livechat-analytics-dashboards-{grouping.route}",
+        "parameters": [
+            _ref("parameters", name) for name in ("UserId", "AuthToken", "start", "end", "sort")
+        ],
+        "responses": {
+            "200": _json(_ref("schemas", _REPORT_NAMES[grouping]), "OK"),
+            "400": _ref("responses", "startendError"),
+            "401": _ref("responses", "authorizationError"),
+            "403": _ref("responses", "permissionError"),
+            "500": _ref("responses", "internalError"),
+            "503": _ref("responses", "storageError"),
+        },
+    }
+
+
+def _report_schema(grouping: Grouping, total_mode: TotalMode) -> Schema:
+    """The body of ``grouping``'s report as ``total_mode`` reads the data."""
+    upstream = total_mode is TotalMode.ROCKETCHAT
+    label: Schema = {"type": "string", "description": _LABELS[grouping]}
+    if grouping is Grouping.STATUS:
+        label["enum"] = [status.value for status in Status]
+    elif upstream and grouping is not Grouping.AGENT:
+        # Upstream's values as stored: any JSON value, null included.
+        label = {"description": f"{_LABELS[grouping]} Any JSON value, as stored."}
+        label["nullable"] = True
+    # By-status lists its four states, zeros included; other rows count at least one.
+    value: Schema = {"type": "integer", "minimum": 0 if grouping is Grouping.STATUS else 1}
+    row: Schema = {
+        "type": "object",
+        "required": ["value"] if upstream and grouping is Grouping.SOURCE else ["label", "value"],
+        "properties": {"label": label, "value": value},
+        "additionalProperties": False,
+    }
+    with_unspecified = grouping.takes_sort or not upstream
+    required = ["total", "data", *(["unspecified"] if with_unspecified else []), "success"]
+    properties: Schema = {
+        "total": {"type": "integer", "minimum": 0},
+        "data": {"type": "array", "items": row},
+    }
+    if with_unspecified:
+        properties["unspecified"] = {"type": "integer", "minimum": 0}
+    properties["success"] = {"type": "boolean", "enum": [True]}
+    return {
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": False,
+    }

@@ -44,8 +44,9 @@ examples:
   convstats serve --mongo 'mongodb://db:27017/rocketchat?replicaSet=rs0' --live --max-staleness 5
   CONVSTATS_MONGODB_URI='mongodb://reports:secret@db:27017/rocketchat' convstats serve
 
-routes: the report at /api/v1/livechat/analytics/dashboards/conversations-by-agent, its
-OpenAPI document at /api/v1/livechat/analytics/dashboards/openapi.json, /healthz (the
+routes: the five reports at /api/v1/livechat/analytics/dashboards/conversations-by-status,
+-source, -department, -tags and -agent, their OpenAPI document at
+/api/v1/livechat/analytics/dashboards/openapi.json, the Reports page at /, /healthz (the
 process), /readyz (the store) and, with the 'metrics' extra, /metrics (Prometheus).
 
 One log line per request, each line with its time and level; tokens are never logged.
@@ -104,11 +105,12 @@ def add_command(
     serve = commands.add_parser(
         "serve",
         parents=list(parents),
-        help="serve the report over HTTP, as Rocket.Chat's endpoint, with its token sign-in",
+        help="serve the five reports over HTTP, as Rocket.Chat's endpoints, with its sign-in",
         description=(
-            "Answer GET /api/v1/livechat/analytics/dashboards/conversations-by-agent over\n"
-            "HTTP with upstream's statuses and bodies. Callers sign in as in Rocket.Chat,\n"
-            "with the headers X-User-Id and X-Auth-Token (a login or personal access token)."
+            "Answer GET /api/v1/livechat/analytics/dashboards/conversations-by-status,\n"
+            "-source, -department, -tags and -agent over HTTP with upstream's statuses and\n"
+            "bodies. Callers sign in as in Rocket.Chat, with the headers X-User-Id and\n"
+            "X-Auth-Token (a login or personal access token)."
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,12 +1,12 @@
-"""The HTTP service: upstream's endpoint over HTTP, its callers signed in by login token.
+"""The HTTP service: upstream's Reports endpoints over HTTP, callers signed in by login token.
 
 A driving adapter beside the command line, on Starlette; ``convstats serve`` runs it under
 uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
 
-- ``GET /api/v1/livechat/analytics/dashboards/conversations-by-agent`` answers exactly what
-  :class:`convstats.http.ConversationsEndpoint` answers for the caller ``X-User-Id`` proved by
-  the login token ``X-Auth-Token`` (:class:`convstats.authz.RocketChatAuthority` with
-  ``require_token``);
+- ``GET /api/v1/livechat/analytics/dashboards/conversations-by-{status,source,department,
+  tags,agent}`` answer exactly what :class:`convstats.http.ConversationsEndpoint` answers for
+  the caller ``X-User-Id`` proved by the login token ``X-Auth-Token``
+  (:class:`convstats.authz.RocketChatAuthority` with ``require_token``);
 - ``GET /api/v1/livechat/analytics/dashboards/openapi.json`` is the OpenAPI document
   (:mod:`convstats_adapters.openapi`);
 - ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
@@ -342,6 +342,7 @@ class _Routes:
     served: _Served
     calls: StoreCalls
     ready_timeout: float
+    total_mode: TotalMode
     metrics: ServiceMetrics | None = None
 
     @property
@@ -371,7 +372,10 @@ class _Routes:
     async def openapi(self, request: Request) -> HTTPResponse:
         # Under a prefix (a Mount, a proxy's root path) the paths are relative to it.
         server_url = request.scope.get("root_path") or "/"
-        return _JSON(openapi_document(server_url, metrics=self.metrics is not None))
+        document = openapi_document(
+            server_url, metrics=self.metrics is not None, total_mode=self.total_mode
+        )
+        return _JSON(document)
 
     async def prometheus(self, request: Request) -> HTTPResponse:
         assert self.metrics is not None  # the route exists only with them
@@ -484,6 +488,7 @@ def create_app(
         served=served,
         calls=StoreCalls(threads=threads, timeout=timeout),
         ready_timeout=ready_timeout,
+        total_mode=total_mode,
         metrics=measured,
     )
     table: list[BaseRoute] = [

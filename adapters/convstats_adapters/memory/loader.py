@@ -557,6 +557,12 @@ _VOIDS = (VOID,) * len(GROUPINGS)
 _UNSEEN = -2  # no partition code
 
 
+def _typed(value: Any) -> Any:
+    # Python holds True == 1 == 1.0 while the reports do not: a cache of decoded fields keys
+    # each value with its type.
+    return (value.__class__, value)
+
+
 def _served_signature(room: Any) -> Any:
     served = room.served_by
     if served.__class__ is _Served:
@@ -567,17 +573,21 @@ def _served_signature(room: Any) -> Any:
 
 def _metrics_signature(room: Any) -> Any:
     metrics = room.metrics
-    return metrics.chat_duration if metrics.__class__ is _Metrics else metrics
+    return _typed(metrics.chat_duration) if metrics.__class__ is _Metrics else metrics
 
 
 def _source_signature(room: Any) -> Any:
     source = room.source
-    return (source.type, source.alias) if source.__class__ is _Source else source
+    if source.__class__ is _Source:
+        return (_typed(source.type), _typed(source.alias))
+    return source
 
 
 def _tags_signature(room: Any) -> Any:
     tags = room.tags
-    return tuple(tags) if tags.__class__ is list else tags
+    if tags.__class__ is list:
+        return tuple(map(_typed, tags))
+    return _typed(tags)
 
 
 def _department_signature(room: Any) -> Any:
@@ -590,8 +600,8 @@ def _department_signature(room: Any) -> Any:
 _SIGNATURES: tuple[Callable[[Any], Any], ...] = tuple(
     {
         Grouping.STATUS: lambda room: (
-            room.open,
-            room.on_hold,
+            _typed(room.open),
+            _typed(room.on_hold),
             _served_signature(room),
             _metrics_signature(room),
         ),
