@@ -39,7 +39,7 @@ from convstats_adapters.files import load_collections  # noqa: E402
 from convstats_adapters.memory import MemoryStore  # noqa: E402
 from convstats_adapters.mirror import MongoMirror  # noqa: E402
 from convstats_adapters.mongo import MongoStore  # noqa: E402
-from convstats_adapters.openapi import READY_PATH, REPORT_PATH  # noqa: E402
+from convstats_adapters.openapi import READY_PATH, REPORT_PATH, REPORTS, report_path  # noqa: E402
 from convstats_adapters.server import AGE_HEADER, SOURCE_HEADER, Freshness, create_app  # noqa: E402
 from tests.fake_mongo import ChangeStreams, fake_mongo  # noqa: E402
 from tests.mirror_support import (  # noqa: E402
@@ -291,10 +291,11 @@ def test_a_service_answers_from_the_mirror_while_rocketchat_writes(kind: str) ->
             assert mirror.sync(timeout=60)
             thread = threading.Thread(target=write)
             thread.start()
-            for _ in range(10_000):  # bounded: the writer ends long before
+            for asked in range(10_000):  # bounded: the writer ends long before
                 if done.is_set():
                     break
-                response = http.get(REPORT_PATH, params=WINDOW_PARAMS, headers=MANAGER_HEADERS)
+                path = report_path(REPORTS[asked % len(REPORTS)])  # every report in turn
+                response = http.get(path, params=WINDOW_PARAMS, headers=MANAGER_HEADERS)
                 assert response.status_code == 200
                 sources.add(response.headers[SOURCE_HEADER])
             thread.join()
