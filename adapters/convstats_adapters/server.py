@@ -353,9 +353,8 @@ class _Routes:
         params = query_params(request.query_params.multi_items())
         user_id, token = _header(request, "x-user-id"), _header(request, "x-auth-token")
         choice = self.served.choose()
-        service = (
-            self.service if choice is None or choice.current is None else (choice.current.service)
-        )
+        chosen = None if choice is None else choice.current
+        service = self.service if chosen is None else chosen.service
         try:
             if choice is not None and choice.current is None:
                 raise StorageUnavailable(_too_old(choice.age, self.served.freshness))
@@ -475,7 +474,7 @@ def create_app(
         )
         return _Current(store=store, service=service, cache=cache)
 
-    fallback = None if freshness is None or freshness.fallback is None else freshness.fallback
+    fallback = None if freshness is None else freshness.fallback
     served = _Served(
         build=build,
         current=build(store),
