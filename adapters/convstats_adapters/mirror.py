@@ -173,6 +173,11 @@ class MirrorStatus:
     error: str | None
 
 
+#: A change to the rooms held: ``(document, id, ts)``, a put of ``document`` or, when it is
+#: ``None``, the removal of the room ``id`` created at ``ts`` (epoch ms; ``None`` if unknown).
+_RoomChange = tuple[Mapping[str, Any] | None, Any, int | None]
+
+
 class _Rebuild(Exception):
     """The changes cannot be followed from here: the mirror is built again, for ``reason``."""
 
@@ -242,13 +247,18 @@ class _State:
 
     def close(self) -> None:
         """Close the change stream and its session, if any; the data stays answerable."""
-        stream, session, self.stream, self.session = self.stream, self.session, None, None
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                stream.close()
-        if session is not None:
-            with contextlib.suppress(Exception):
-                session.end_session()
+        _close_quietly(self.stream, self.session)
+        self.stream = self.session = None
+
+
+def _close_quietly(stream: Any, session: Any) -> None:
+    """Close a change stream and end its session; a failure to is no concern of the caller."""
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            stream.close()
+    if session is not None:
+        with contextlib.suppress(Exception):
+            session.end_session()
 
 
 def _aware(value: Any) -> datetime | None:
@@ -653,14 +663,7 @@ class MongoMirror:
             tally = _Tally() if follow == "poll" else None
             rooms = self._read_rooms(session, tally)
         except BaseException:
-            _State(
-                store=MemoryStore(),
-                follow=follow,
-                version_base=0,
-                docs={},
-                session=session,
-                stream=stream,
-            ).close()
+            _close_quietly(stream, session)
             raise
         return _State(
             store=MemoryStore.of(rooms, directory),
@@ -690,9 +693,7 @@ class MongoMirror:
         try:
             return MemoryDirectory({name: list(found.values()) for name, found in docs.items()})
         except ValueError as error:
-            raise StorageError(
-                f"the directory read from MongoDB is inconsistent: {error}"
-            ) from None
+            raise StorageError(f"the directory read from MongoDB cannot be held: {error}") from None
 
     def _read_collection(self, name: str, session: Any) -> dict[Hashable, dict[str, Any]]:
         found: dict[Hashable, dict[str, Any]] = {}
@@ -733,12 +734,12 @@ class MongoMirror:
     def _apply(
         self,
         state: _State,
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]],
+        rooms: list[_RoomChange],
         directory: MemoryDirectory | None,
         *,
         publish: bool = True,
     ) -> None:
-        """Apply a round at once: ``(document, id, ts)`` puts (``document``) and removals."""
+        """Apply a round's changes to the rooms, and its directory, at once."""
         if not rooms and directory is None:
             return
         lock: contextlib.AbstractContextManager[Any] = (
@@ -764,7 +765,7 @@ class MongoMirror:
 
     def _room_change(
         self, room: Mapping[str, Any] | None, room_id: Any, removed_ts: int | None = None
-    ) -> tuple[Mapping[str, Any] | None, Any, int | None]:
+    ) -> _RoomChange:
         """The change a room document (``None``: its removal) makes to the rooms held."""
         if room is not None:
             ts = doc.created_ms(room)
@@ -786,8 +787,7 @@ class MongoMirror:
             start_at = session.operation_time
             stream = self._watch(session, start_at=start_at)
         except BaseException:
-            with contextlib.suppress(Exception):
-                session.end_session()
+            _close_quietly(None, session)
             raise
         return session, stream, start_at
 
@@ -826,7 +826,7 @@ class MongoMirror:
             state.stream = self._watch(
                 state.session, start_at=state.start_at, resume_after=state.token
             )
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]] = []
+        rooms: list[_RoomChange] = []
         changed: set[str] = set()
         synced: float | None = None
         events = 0
@@ -842,9 +842,8 @@ class MongoMirror:
         except StorageError:
             # The driver resumes once on its own; past that, the stream is opened again in a
             # later round, from the token of the last change applied below.
-            stream, state.stream = state.stream, None
-            with contextlib.suppress(Exception):
-                stream.close()
+            _close_quietly(state.stream, None)
+            state.stream = None
             self._publish(state, rooms, changed, publish)
             raise
         self._publish(state, rooms, changed, publish)
@@ -871,7 +870,7 @@ class MongoMirror:
         self,
         state: _State,
         event: Mapping[str, Any],
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]],
+        rooms: list[_RoomChange],
         changed: set[str],
     ) -> None:
         token = event.get("_id")
@@ -926,7 +925,7 @@ class MongoMirror:
     def _publish(
         self,
         state: _State,
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]],
+        rooms: list[_RoomChange],
         changed: set[str],
         publish: bool,
     ) -> None:
@@ -996,7 +995,7 @@ class MongoMirror:
         rooms_found: Sequence[Mapping[str, Any]],
         users_found: Sequence[Mapping[str, Any]],
         trashed: Sequence[Mapping[str, Any]],
-    ) -> tuple[list[tuple[Mapping[str, Any] | None, Any, int | None]], set[str]]:
+    ) -> tuple[list[_RoomChange], set[str]]:
         """The changes a poll found, each id at its latest version, each version once."""
         latest: dict[tuple[str, Hashable], tuple[datetime | None, int, Mapping[str, Any]]] = {}
         since = state.since
@@ -1029,7 +1028,7 @@ class MongoMirror:
             if when is not None and (since.get(TRASH) or _EARLIEST) < when:
                 since[TRASH] = when
 
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]] = []
+        rooms: list[_RoomChange] = []
         changed: set[str] = set()
         applied = state.applied
         for key, (when, rank, document) in latest.items():
@@ -1104,7 +1103,7 @@ class MongoMirror:
         query = {"t": doc.LIVECHAT, "ts": {"$gte": start, "$lt": start + timedelta(days=1)}}
         ids = [room.get("_id") for room in self.source.documents(doc.ROOMS, ("_id",), query=query)]
         missing = [room_id for room_id in ids if room_id not in state.store]
-        rooms: list[tuple[Mapping[str, Any] | None, Any, int | None]] = []
+        rooms: list[_RoomChange] = []
         for first in range(0, len(missing), 1000):
             chunk = {"_id": {"$in": missing[first : first + 1000]}}
             found = self.source.documents(doc.ROOMS, _ROOM_FIELDS, query=chunk)
