@@ -979,14 +979,14 @@ class MongoMirror:
             self.source.documents(TRASH, ("t", "ts", "__collection__", _DELETED), query=trash_query)
         )
         small = {name: self._read_collection(name, None) for name in _SMALL}
-        if state.tally is not None and self.clock() - state.reconciled >= self.reconcile_interval:
-            self._reconcile(state)
         rooms, changed = self._poll_changes(state, rooms_found, users_found, trashed)
         for name, found in small.items():
             if found != state.docs[name]:
                 state.docs[name] = found
                 changed.add(name)
         self._publish(state, rooms, changed, publish)
+        if state.tally is not None and self.clock() - state.reconciled >= self.reconcile_interval:
+            self._reconcile(state)  # against the rooms as this poll left them
         return len(rooms) + len(changed), started
 
     def _poll_changes(
