@@ -301,4 +301,4 @@ def test_readme_links_work_on_the_package_index_page():
         if anchor:
             assert anchor in _anchors((ROOT / path).read_text(encoding="utf-8")), target
     images = [path for target, path, _ in links if target.startswith(_IMAGE_PREFIX)]
-    assert images == ["docs/dashboard.png"]
+    assert images == ["docs/dashboard.png", "docs/dashboard-phone.png"]

@@ -34,6 +34,7 @@ from convstats_adapters.openapi import (  # noqa: E402
     HEALTH_PATH,
     OPENAPI_PATH,
     READY_PATH,
+    SETTINGS_PATH,
     openapi_document,
 )
 from convstats_adapters.server import create_app, query_params  # noqa: E402
@@ -404,6 +405,28 @@ def test_a_label_with_a_lone_surrogate_is_still_json():
 def test_the_openapi_document_is_served(client):
     """The document the service serves is the one the tests validate against."""
     assert client.get(OPENAPI_PATH).json() == openapi_document(metrics=True)
+
+
+@pytest.mark.parametrize(
+    ("total_mode", "monitor_rule", "expected"),
+    [
+        (TotalMode.CONVSTATS, MonitorRule.CURRENT, {"compat": None, "monitor_scope": "current"}),
+        (
+            TotalMode.ROCKETCHAT,
+            MonitorRule.LEGACY,
+            {"compat": "rocketchat", "monitor_scope": "legacy"},
+        ),
+    ],
+)
+def test_the_settings_say_how_the_service_reads_the_data(
+    sample, total_mode, monitor_rule, expected
+):
+    """The page learns the total mode and the monitor rule without signing in."""
+    app = create_app(sample, total_mode=total_mode, monitor_rule=monitor_rule)
+    with InProcessClient(app) as http:
+        answer = http.get(SETTINGS_PATH)
+    assert answer.status_code == 200
+    assert answer.json() == expected
 
 
 def test_the_document_states_upstreams_401_body():

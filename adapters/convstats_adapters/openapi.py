@@ -29,6 +29,7 @@ __all__ = [
     "READY_PATH",
     "REPORTS",
     "REPORT_PATH",
+    "SETTINGS_PATH",
     "openapi_document",
     "report_path",
 ]
@@ -53,6 +54,7 @@ REPORT_PATH: Final = report_path(Grouping.AGENT)
 OPENAPI_PATH: Final = "/api/v1/livechat/analytics/dashboards/openapi.json"
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
+SETTINGS_PATH: Final = "/api/v1/livechat/analytics/dashboards/settings"
 METRICS_PATH: Final = "/metrics"
 
 Schema = dict[str, Any]
@@ -178,6 +180,20 @@ def _components(total_mode: TotalMode) -> Schema:
                 "additionalProperties": False,
             },
             "AuthorizationError": _authorization_error(),
+            "Settings": {
+                "type": "object",
+                "required": ["compat", "monitor_scope"],
+                "properties": {
+                    "compat": {
+                        "type": "string",
+                        "enum": ["rocketchat", None],
+                        "nullable": True,
+                        "description": "`rocketchat` under `--compat rocketchat`, else null.",
+                    },
+                    "monitor_scope": {"type": "string", "enum": ["current", "legacy"]},
+                },
+                "additionalProperties": False,
+            },
             "Health": {
                 "type": "object",
                 "required": ["status"],
@@ -292,6 +308,14 @@ def openapi_document(
                     "operationId": "get-openapi",
                     "security": [],
                     "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
+                }
+            },
+            SETTINGS_PATH: {
+                "get": {
+                    "summary": "How the service reads the data, for the Reports page",
+                    "operationId": "get-settings",
+                    "security": [],
+                    "responses": {"200": _json(_ref("schemas", "Settings"), "The settings")},
                 }
             },
             HEALTH_PATH: {

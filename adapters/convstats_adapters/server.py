@@ -9,6 +9,8 @@ uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
   (:class:`convstats.authz.RocketChatAuthority` with ``require_token``);
 - ``GET /api/v1/livechat/analytics/dashboards/openapi.json`` is the OpenAPI document
   (:mod:`convstats_adapters.openapi`);
+- ``GET /api/v1/livechat/analytics/dashboards/settings`` says how the service reads the data
+  (``compat``, ``monitor_scope``), for the page;
 - ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
 - with ``freshness`` (a store that follows a database, such as
   :class:`convstats_adapters.mirror.MongoMirror`), each report is answered from the store while
@@ -64,6 +66,7 @@ from convstats_adapters.openapi import (
     OPENAPI_PATH,
     READY_PATH,
     REPORTS,
+    SETTINGS_PATH,
     openapi_document,
     report_path,
 )
@@ -343,6 +346,7 @@ class _Routes:
     calls: StoreCalls
     ready_timeout: float
     total_mode: TotalMode
+    monitor_rule: MonitorRule
     metrics: ServiceMetrics | None = None
 
     @property
@@ -375,6 +379,10 @@ class _Routes:
             server_url, metrics=self.metrics is not None, total_mode=self.total_mode
         )
         return _JSON(document)
+
+    async def settings(self, request: Request) -> HTTPResponse:
+        compat = "rocketchat" if self.total_mode is TotalMode.ROCKETCHAT else None
+        return _JSON({"compat": compat, "monitor_scope": self.monitor_rule.value})
 
     async def prometheus(self, request: Request) -> HTTPResponse:
         assert self.metrics is not None  # the route exists only with them
@@ -488,6 +496,7 @@ def create_app(
         calls=StoreCalls(threads=threads, timeout=timeout),
         ready_timeout=ready_timeout,
         total_mode=total_mode,
+        monitor_rule=monitor_rule,
         metrics=measured,
     )
     table: list[BaseRoute] = [
@@ -496,6 +505,7 @@ def create_app(
             for grouping in REPORTS
         ),
         Route(OPENAPI_PATH, routes.openapi, methods=["GET"]),
+        Route(SETTINGS_PATH, routes.settings, methods=["GET"]),
         Route(HEALTH_PATH, routes.healthz, methods=["GET"]),
         Route(READY_PATH, routes.readyz, methods=["GET"]),
     ]
