@@ -3,9 +3,13 @@
 It answers the handshake (``hello``/``isMaster``, in OP_QUERY or OP_MSG), ``ping``,
 ``buildInfo``, ``endSessions`` and ``killCursors`` as a standalone server would, and every
 other command with what the test hands it: a reply document, raw reply bytes (corrupt BSON on
-purpose), or :data:`STALL`, which holds the reply back until the server stops (or
-``stall_limit`` seconds pass, and then drops the connection). It records every command it
-receives. Each connection runs in its own thread; :meth:`FakeMongo.stop` ends them all.
+purpose), :data:`STALL`, which holds the reply back until the server stops (or
+``stall_limit`` seconds pass, and then drops the connection), or :data:`DROP`, which closes
+the connection at once. It records every command it receives. Each connection runs in its
+own thread; :meth:`FakeMongo.stop` ends them all.
+
+:class:`ChangeStreams` scripts a replica set member's change streams: the ``aggregate`` that
+opens a ``$changeStream``, and each ``getMore`` on it, answer the steps a test lists, in order.
 """
 
 from __future__ import annotations
@@ -20,9 +24,21 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 import bson
+from bson import Timestamp
 from bson.int64 import Int64
 
-__all__ = ["STALL", "FakeMongo", "Responder", "cursor_reply", "fake_mongo", "raw_cursor_reply"]
+__all__ = [
+    "DROP",
+    "STALL",
+    "ChangeStreams",
+    "FakeMongo",
+    "Responder",
+    "change",
+    "cursor_reply",
+    "fake_mongo",
+    "raw_cursor_reply",
+    "resume_token",
+]
 
 OP_REPLY: Final = 1
 OP_QUERY: Final = 2004
@@ -42,7 +58,16 @@ class _Stall:
 #: A reply that never comes: the server waits until it is stopped.
 STALL: Final = _Stall()
 
-Reply = dict[str, Any] | bytes | _Stall
+
+class _Drop:
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+#: No reply at all: the server closes the connection, as a network failure would.
+DROP: Final = _Drop()
+
+Reply = dict[str, Any] | bytes | _Stall | _Drop
 Responder = Callable[[dict[str, Any]], Reply]
 
 
@@ -126,6 +151,8 @@ class _Connection(socketserver.BaseRequestHandler):
             self.server.received.append(command)
             responder = self.server.responders.get(name.lower(), _DEFAULTS.get(name.lower()))
             reply = _unknown(name) if responder is None else responder(command)
+            if isinstance(reply, _Drop):
+                return  # the handler's end closes the connection
             if isinstance(reply, _Stall):
                 # Hold the reply back; once released (or after the limit) drop the connection.
                 self.server.stopping.wait(self.server.stall_limit)
@@ -237,6 +264,115 @@ class FakeMongo:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+def resume_token(n: int) -> dict[str, Any]:
+    """The resume token of a stream's ``n``-th change (ordered as ``n``)."""
+    return {"_data": f"82{n:016X}"}
+
+
+def change(
+    n: int,
+    operation: str,
+    collection: str = "rocketchat_room",
+    document: dict[str, Any] | None = None,
+    *,
+    key: Any = None,
+) -> dict[str, Any]:
+    """A change event, the ``n``-th of its stream: token and cluster time follow from ``n``.
+
+    ``document`` is the full document (looked up, for an update); ``key`` its ``_id`` when
+    there is no document (a delete).
+    """
+    event: dict[str, Any] = {
+        "_id": resume_token(n),
+        "operationType": operation,
+        "clusterTime": Timestamp(1_700_000_000 + n, 1),
+        "ns": {"db": "rc", "coll": collection},
+    }
+    if operation in ("insert", "update", "replace", "delete"):
+        event["documentKey"] = {"_id": key if document is None else document["_id"]}
+    if document is not None:
+        event["fullDocument"] = document
+    return event
+
+
+#: A change stream's cursor while it is open.
+_STREAM_CURSOR: Final = 77
+
+
+class ChangeStreams:
+    """A replica set member whose collections and change streams a test writes down.
+
+    Every ``find`` answers the whole of its collection in ``collections`` (filters and
+    projections are not applied: the test holds what the query would find). The
+    ``aggregate`` opening a ``$changeStream`` and each ``getMore`` on it take the next of
+    ``steps``: a list of events (the batch), :data:`DROP` (the connection closes), or an
+    error reply (a dict, ``{"ok": 0, "code": …}``). Once the steps run out, batches are empty.
+    A batch holding an ``invalidate`` closes the cursor, as a server does. ``ping`` gives
+    the cluster time the stream starts at.
+    """
+
+    def __init__(
+        self, collections: dict[str, list[dict[str, Any]]], steps: list[Any] | None = None
+    ) -> None:
+        self.collections = collections
+        self.steps: list[Any] = list(steps or [])
+        self.taken = 0
+        self._lock = threading.Lock()
+        self._last = resume_token(0)
+
+    #: The cluster time ``ping`` answers, which the first stream starts at.
+    START: Final = Timestamp(1_700_000_000, 0)
+
+    def responders(self) -> dict[str, Responder]:
+        """The responders of :func:`fake_mongo` that make a server this member."""
+        return {
+            "hello": self._hello,
+            "isMaster": self._hello,
+            "ping": lambda _: {"ok": 1.0, "operationTime": self.START},
+            "find": self._find,
+            "aggregate": self._aggregate,
+            "getMore": self._get_more,
+        }
+
+    def _hello(self, command: dict[str, Any]) -> dict[str, Any]:
+        return {**_hello(), "setName": "rs0", "secondary": False}
+
+    def _find(self, command: dict[str, Any]) -> dict[str, Any]:
+        batch = list(self.collections.get(command["find"], []))
+        reply = cursor_reply(batch)
+        reply["operationTime"] = self.START
+        return reply
+
+    def _aggregate(self, command: dict[str, Any]) -> Reply:
+        pipeline = command.get("pipeline") or [{}]
+        if "$changeStream" not in pipeline[0]:
+            return _unknown("aggregate without $changeStream")
+        return self._take("firstBatch")
+
+    def _get_more(self, command: dict[str, Any]) -> Reply:
+        return self._take("nextBatch")
+
+    def _take(self, key: str) -> Reply:
+        with self._lock:
+            step: Any = self.steps[self.taken] if self.taken < len(self.steps) else []
+            self.taken += 1
+            if not isinstance(step, list):
+                return step  # DROP, or an error reply
+            if step:
+                self._last = step[-1]["_id"]
+            closed = any(event.get("operationType") == "invalidate" for event in step)
+            return {
+                "cursor": {
+                    "id": Int64(0 if closed else _STREAM_CURSOR),
+                    "ns": "rc.$cmd.aggregate",
+                    key: step,
+                    "postBatchResumeToken": self._last,
+                },
+                "operationTime": self.START,
+                "ok": 1.0,
+            }
 
 
 @contextlib.contextmanager

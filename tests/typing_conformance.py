@@ -6,8 +6,9 @@ Not a test module (pytest does not collect it); ``mypy`` reads it with the packa
 from __future__ import annotations
 
 from convstats.authz import OperatorAuthority, RocketChatAuthority
-from convstats.ports import Authority, Directory, RoomStore, Versioned, Workspace
+from convstats.ports import Aged, Authority, Directory, RoomStore, Versioned, Workspace
 from convstats_adapters.memory import MemoryDirectory, MemoryRooms, MemoryStore
+from convstats_adapters.mirror import MongoMirror
 from convstats_adapters.mongo import MongoStore
 
 
@@ -35,3 +36,7 @@ def memory_rooms_conform(rooms: MemoryRooms) -> tuple[RoomStore, Versioned]:
 
 def memory_directory_conforms(directory: MemoryDirectory) -> Directory:
     return directory
+
+
+def mongo_mirror_conforms(mirror: MongoMirror) -> tuple[Workspace, Versioned, Aged]:
+    return mirror, mirror, mirror

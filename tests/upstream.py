@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from bson import ObjectId
+
 MISSING: Any = object()
 Room = dict[str, Any]
 
@@ -56,7 +58,14 @@ def if_null(value: Any, replacement: Any) -> Any:
 
 
 def key(value: Any) -> Any:
-    """A value as ``$group`` tells values apart: by type, numbers by their value."""
+    """A value as ``$group`` tells values apart: by type, numbers by their value.
+
+    One deliberate exception, the library's (docs/behaviour.md#the-reports): an ObjectId is
+    its hexadecimal string, as an export writes it, so a department stored under an ObjectId
+    is found by a room that names it by that string.
+    """
+    if isinstance(value, ObjectId):
+        value = str(value)
     if value is MISSING or value is None:
         return ("null",)
     if isinstance(value, bool):
@@ -186,6 +195,8 @@ def by_tags(rooms: list[Room]) -> dict[str, Any]:
 
 def as_json(value: Any) -> Any:
     """A stored value as Rocket.Chat's JSON writes it (integral doubles as integers)."""
+    if isinstance(value, ObjectId):
+        return str(value)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, list):

@@ -35,6 +35,9 @@ VARIABLES: Final[Mapping[str, str]] = {
     "timeout": "CONVSTATS_TIMEOUT",
     "header_timeout": "CONVSTATS_HEADER_TIMEOUT",
     "limit_connections": "CONVSTATS_LIMIT_CONNECTIONS",
+    "live": "CONVSTATS_LIVE",
+    "max_staleness": "CONVSTATS_MAX_STALENESS",
+    "stale": "CONVSTATS_STALE",
     "log_level": "CONVSTATS_LOG_LEVEL",
     "log_format": "CONVSTATS_LOG_FORMAT",
 }
@@ -125,8 +128,22 @@ class EnvironmentOptions:
         return frozenset(from_environment)
 
 
+#: How a flag's variable says yes or no (``CONVSTATS_LIVE=1``).
+_FLAG_VALUES: Final = {
+    **dict.fromkeys(("1", "true", "yes", "on"), True),
+    **dict.fromkeys(("0", "false", "no", "off"), False),
+}
+
+
 def _convert(option: _Option, text: str) -> Any:
     action = option.action
+    if action.nargs == 0 and isinstance(action.const, bool):  # a flag (store_true)
+        flag = _FLAG_VALUES.get(text.strip().lower())
+        if flag is None:
+            raise InvalidVariable(
+                f"{option.variable}: invalid value {text!r} (1, true, yes, on or 0, false, no, off)"
+            )
+        return flag if action.const else not flag
     try:
         value = text if action.type is None else action.type(text)  # type: ignore[operator]
     except argparse.ArgumentTypeError as error:

@@ -500,6 +500,16 @@ class MongoStore:
         except Exception as exc:  # whatever the driver raises on a bad reply is a failure too
             raise self._storage_error(action, exc) from exc
 
+    def guarded(self, action: str) -> contextlib.AbstractContextManager[None]:
+        """A block of driver calls on :attr:`mongo_database`, bounded and translated as the store's.
+
+        The block ends within the store's time limit, and what the driver raises in it is
+        raised as a :class:`~convstats.errors.StorageError` naming ``action`` (a
+        ``StorageError`` raised in the block passes as it is): for an adapter that reads the
+        database through this store, such as :mod:`convstats_adapters.mirror`.
+        """
+        return self._translated(action)
+
     def _await_server(self) -> None:
         """Make sure a server to read from is known, waiting no longer than server selection may.
 
@@ -564,9 +574,18 @@ class MongoStore:
     # -- streaming -----------------------------------------------------------------------------
 
     def documents(
-        self, collection: str, fields: Collection[str], *, batch_size: int = 1000
+        self,
+        collection: str,
+        fields: Collection[str],
+        *,
+        batch_size: int = 1000,
+        query: Mapping[str, Any] | None = None,
+        session: Any = None,
     ) -> Iterator[Document]:
         """Every document of ``collection``, holding only ``fields`` (and ``_id``), streamed.
+
+        ``query`` (default: every document) filters on the server; ``session``, a driver
+        session of this store's client, reads within it (causally after what it has read).
 
         ``fields`` are projected on the server (dotted paths reach into documents and
         arrays), so nothing else of a document leaves it. The documents come from one cursor
@@ -588,7 +607,14 @@ class MongoStore:
             )
             source = source.with_options(codec_options=auto)
         projection = dict.fromkeys(fields, 1)
-        cursor = source.find({}, projection, batch_size=batch_size, max_time_ms=self.max_time_ms)
+        options: dict[str, Any] = {} if session is None else {"session": session}
+        cursor = source.find(
+            dict(query or {}),
+            projection,
+            batch_size=batch_size,
+            max_time_ms=self.max_time_ms,
+            **options,
+        )
         try:
             while True:
                 # One round trip a batch, each under its own bound; never held across a yield.

@@ -197,7 +197,10 @@ def _components(total_mode: TotalMode) -> Schema:
             "Health": {
                 "type": "object",
                 "required": ["status"],
-                "properties": {"status": {"type": "string", "enum": ["ok", "ready"]}},
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok", "ready"]},
+                    **_LIVE_PROPERTIES,
+                },
                 "additionalProperties": False,
             },
             "Unavailable": {
@@ -206,6 +209,7 @@ def _components(total_mode: TotalMode) -> Schema:
                 "properties": {
                     "status": {"type": "string", "enum": ["unavailable"]},
                     "error": {"type": "string"},
+                    **_LIVE_PROPERTIES,
                 },
                 "additionalProperties": False,
             },
@@ -243,6 +247,14 @@ def _components(total_mode: TotalMode) -> Schema:
             "internalError": _json(_ref("schemas", "Error"), "Internal Server Error"),
         },
     }
+
+
+#: What ``/readyz`` adds when the service answers from a live mirror (``serve --live``).
+_LIVE_PROPERTIES: Final[Schema] = {
+    "source": {"type": "string", "enum": ["mirror", "mongodb", "none"]},
+    "data_age_seconds": {"type": "number", "nullable": True},
+    "max_staleness_seconds": {"type": "number"},
+}
 
 
 def _metrics_operation() -> Schema:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import ipaddress
 import logging
 import signal
@@ -17,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
@@ -26,6 +27,9 @@ from convstats.model import MonitorRule, TotalMode
 from convstats.ports import Workspace
 from convstats_adapters.logs import LOG_FORMATS, LOG_LEVELS, configured
 from convstats_adapters.openapi import METRICS_PATH
+
+if TYPE_CHECKING:
+    from convstats_adapters.mirror import MongoMirror
 
 __all__ = ["Reloader", "add_command", "run"]
 
@@ -37,6 +41,7 @@ examples:
   curl -H 'X-User-Id: u-manager' -H 'X-Auth-Token: sample-manager-token' \\
       'http://127.0.0.1:3000/api/v1/livechat/analytics/dashboards/conversations-by-agent?start=2024-03-01&end=2024-04-01'
   convstats serve --mongo mongodb://localhost:27017/rocketchat --tz Europe/Berlin --cache-ttl 60
+  convstats serve --mongo 'mongodb://db:27017/rocketchat?replicaSet=rs0' --live --max-staleness 5
   CONVSTATS_MONGODB_URI='mongodb://reports:secret@db:27017/rocketchat' convstats serve
 
 routes: the five reports at /api/v1/livechat/analytics/dashboards/conversations-by-status,
@@ -46,7 +51,10 @@ process), /readyz (the store) and, with the 'metrics' extra, /metrics (Prometheu
 
 One log line per request, each line with its time and level; tokens are never logged.
 SIGHUP reloads --data (the data loaded before answers until the new data is ready, and
-stays when the new data cannot be read). SIGINT or SIGTERM stops the service after the
+stays when the new data cannot be read); with --live it rebuilds the mirror from a fresh
+snapshot. --live holds the workspace in memory and follows the database (change streams on a
+replica set, polling on a standalone server): each answer carries X-Convstats-Source (mirror,
+mongodb, or none) and X-Convstats-Data-Age. SIGINT or SIGTERM stops the service after the
 requests in flight. A connection that has not sent its request head in --header-timeout
 seconds is closed, and one past --limit-connections is answered 503 at once: when the
 service is exposed beyond this machine, put a reverse proxy in front of it (README.md).
@@ -147,6 +155,27 @@ def add_command(
         help="answer 503 and close any connection past N open ones (default: 512; keep it "
         "below the open-file limit, ulimit -n)",
     )
+    serve.add_argument(
+        "--live",
+        action="store_true",
+        help="with --mongo: answer from a mirror of the database in memory that follows its "
+        "changes, sub-millisecond (default: every report asks MongoDB)",
+    )
+    serve.add_argument(
+        "--max-staleness",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="with --live: answer from the mirror while its data is at most this old (default: 5)",
+    )
+    serve.add_argument(
+        "--stale",
+        choices=["mongo", "503"],
+        default="mongo",
+        help="with --live: what answers while the mirror is older than --max-staleness (or "
+        "still loading): mongo, MongoDB itself, or 503 (default: mongo)",
+    )
+    serve.set_defaults(serve_parser=serve)
     serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
@@ -256,6 +285,31 @@ def _nothing_to_reload() -> None:
     _logger.info("SIGHUP: nothing to reload, the MongoDB store reads the database live")
 
 
+def _live_problem(args: argparse.Namespace) -> str | None:
+    """Why the --live options cannot apply as given, or None."""
+    if args.live and args.mongo is None:
+        return "argument --live: only applies with --mongo (a mirror follows a database)"
+    return None
+
+
+@contextlib.contextmanager
+def _live(args: argparse.Namespace, store: Workspace) -> Iterator[MongoMirror]:
+    """The mirror of ``store`` (the MongoDB store of --mongo), following until the block ends."""
+    from convstats_adapters.mirror import MongoMirror
+    from convstats_adapters.mongo import MongoStore
+
+    if not isinstance(store, MongoStore):  # --live is refused without --mongo before this
+        raise ConvstatsError("--live needs the MongoDB store of --mongo")
+    mirror = MongoMirror(store)
+    _logger.info("--live: reading the snapshot of the database; MongoDB answers until it is ready")
+    mirror.start()
+    try:
+        yield mirror
+    finally:
+        if mirror.stop():
+            _logger.info("the mirror stopped following the database")
+
+
 @contextlib.contextmanager
 def _reloading_on_sighup(reloader: Reloader) -> Iterator[None]:
     hangup = getattr(signal, "SIGHUP", None)  # not on Windows
@@ -284,12 +338,20 @@ def run(
     open_store: Callable[[argparse.Namespace], contextlib.AbstractContextManager[Workspace]],
     err: TextIO | None = None,
 ) -> int:
-    """Serve until SIGINT or SIGTERM; return the exit status (0, or 1 when it cannot start).
+    """Serve until SIGINT or SIGTERM; return the exit status.
 
-    Logs go to ``err`` (default: standard error) as ``--log-level`` and ``--log-format``
-    say; SIGHUP reloads ``--data`` through ``open_store``.
+    0 once stopped, 1 when the service cannot start, 2 for options that cannot apply
+    together (with a usage line). Logs go to ``err`` (default: standard error) as
+    ``--log-level`` and ``--log-format`` say; SIGHUP reloads ``--data`` through
+    ``open_store``, or with ``--live`` rebuilds the mirror, which stops with the service.
     """
     err = err or sys.stderr
+    problem = _live_problem(args)
+    if problem is not None:
+        parser: argparse.ArgumentParser = args.serve_parser
+        parser.print_usage(err)
+        print(f"{parser.prog}: error: {problem}", file=err)
+        return 2
     try:
         import uvicorn
 
@@ -312,14 +374,24 @@ def run(
                 connections.RESERVED_DESCRIPTORS,
             )
         try:
-            with open_store(args) as store, _stopping_on_sigterm():
+            with contextlib.ExitStack() as stack:
+                store = stack.enter_context(open_store(args))
+                stack.enter_context(_stopping_on_sigterm())
+                answering, freshness, mirror = store, None, None
+                if args.live:
+                    answering = mirror = stack.enter_context(_live(args, store))
+                    freshness = server.Freshness(
+                        max_staleness=args.max_staleness,
+                        fallback=store if args.stale == "mongo" else None,
+                    )
                 app = server.create_app(
-                    store,
+                    answering,
                     server_tz=args.tz,
                     total_mode=TotalMode.ROCKETCHAT if args.compat else TotalMode.CONVSTATS,
                     monitor_rule=MonitorRule(args.monitor_scope),
                     cache_ttl=args.cache_ttl,
                     timeout=args.timeout,
+                    freshness=freshness,
                 )
                 if not any(getattr(route, "path", None) == METRICS_PATH for route in app.routes):
                     _logger.info("no /metrics: it needs the 'metrics' extra (prometheus-client)")
@@ -327,6 +399,8 @@ def run(
                     reload = _reload_data(
                         args, open_store, lambda fresh: server.swap_store(app, fresh)
                     )
+                elif mirror is not None:
+                    reload = functools.partial(mirror.request_rebuild, "SIGHUP asked for it")
                 else:
                     reload = _nothing_to_reload
                 config = uvicorn.Config(

@@ -12,6 +12,10 @@ uvicorn. Needs the ``server`` extra (``pip install 'convstats[server]'``).
 - ``GET /api/v1/livechat/analytics/dashboards/settings`` says how the service reads the data
   (``compat``, ``monitor_scope``), for the page;
 - ``GET /healthz`` answers while the process runs, ``GET /readyz`` while the store answers;
+- with ``freshness`` (a store that follows a database, such as
+  :class:`convstats_adapters.mirror.MongoMirror`), each report is answered from the store while
+  its data is fresh enough, else from the fallback (or 503), and says which in the headers
+  :data:`SOURCE_HEADER` and :data:`AGE_HEADER`, as ``/readyz`` does in its body;
 - ``GET /metrics`` gives the service's figures in the Prometheus text format, when the
   ``metrics`` extra is installed (:mod:`convstats_adapters.metrics`);
 - ``/`` serves the files of ``convstats_adapters/web/`` when that folder exists.
@@ -43,6 +47,7 @@ from convstats.errors import (
     ConvstatsError,
     MissingDependency,
     StorageError,
+    StorageUnavailable,
 )
 from convstats.http import (
     ConversationsEndpoint,
@@ -77,8 +82,11 @@ except ImportError as exc:
     raise MissingDependency("starlette", "server") from exc
 
 __all__ = [
+    "AGE_HEADER",
+    "SOURCE_HEADER",
     "WEB_DIRECTORY",
     "ConversationsService",
+    "Freshness",
     "StoreCalls",
     "create_app",
     "query_params",
@@ -91,6 +99,13 @@ if TYPE_CHECKING:
 
 #: The dashboard's files, served at ``/`` when the folder exists.
 WEB_DIRECTORY: Final = Path(__file__).with_name("web")
+
+#: With ``freshness``: what answered a report, ``mirror`` (the store), ``mongodb`` (the
+#: fallback) or ``none`` (a 503: the store's data was too old and there is no fallback).
+SOURCE_HEADER: Final = "X-Convstats-Source"
+#: With ``freshness``: the age of the store's data in seconds when the request came, or
+#: ``unknown`` before it has any.
+AGE_HEADER: Final = "X-Convstats-Data-Age"
 
 _logger = logging.getLogger("convstats.server")
 _NO_STORE: Final = {"cache-control": "no-store"}
@@ -161,8 +176,10 @@ class _Unframed:
         await self.app(scope, receive, send_with_headers)
 
 
-def _answer(response: Response) -> _JSON:
-    return _JSON(response.body, status_code=response.status, headers=_NO_STORE)
+def _answer(response: Response, headers: Mapping[str, str] | None = None) -> _JSON:
+    return _JSON(
+        response.body, status_code=response.status, headers={**_NO_STORE, **(headers or {})}
+    )
 
 
 @attrs.define(kw_only=True)
@@ -186,6 +203,40 @@ class ConversationsService:
         self.directory.permission_roles(VIEW_LIVECHAT_REPORTS)
 
 
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Freshness:
+    """How a service answers from a store that follows a database (``convstats serve --live``).
+
+    The store, which must be :class:`~convstats.ports.Aged`, answers each report while its
+    ``data_age_seconds`` is at most ``max_staleness``; past that, and before it has any data,
+    ``fallback`` answers (the database itself, a
+    :class:`~convstats_adapters.mongo.MongoStore`), or, without one, the report is answered
+    503. The choice is made once a request, so that one store answers it throughout.
+    """
+
+    max_staleness: float = attrs.field(validator=_positive)
+    fallback: Workspace | None = None
+
+
+@attrs.frozen
+class _Choice:
+    """What answers one request with freshness: a store's service, or nothing (a 503)."""
+
+    current: _Current | None
+    source: str
+    age: float | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        age = "unknown" if self.age is None else f"{self.age:.3f}"
+        return {SOURCE_HEADER: self.source, AGE_HEADER: age}
+
+
 @attrs.frozen
 class _Current:
     """A store and what answers from it, built together and replaced together."""
@@ -204,6 +255,9 @@ class _Served:
 
     build: Callable[[Workspace], _Current]
     current: _Current
+    freshness: Freshness | None = None
+    #: What the fallback of ``freshness`` answers with, built once.
+    fallback: _Current | None = None
     # The counts of the caches that swaps dropped, so that the totals never go down.
     _retired_hits: int = 0
     _retired_misses: int = 0
@@ -229,6 +283,19 @@ class _Served:
         store = self.current.store
         return store.data_age_seconds if isinstance(store, Aged) else None
 
+    def choose(self) -> _Choice | None:
+        """With freshness, what answers a request arriving now; ``None`` without it."""
+        freshness = self.freshness
+        if freshness is None:
+            return None
+        current = self.current
+        age = current.store.data_age_seconds if isinstance(current.store, Aged) else None
+        if age is not None and age <= freshness.max_staleness:
+            return _Choice(current, "mirror", age)
+        if self.fallback is not None:
+            return _Choice(self.fallback, "mongodb", age)
+        return _Choice(None, "none", age)
+
 
 @attrs.define(kw_only=True)
 class _Routes:
@@ -246,16 +313,21 @@ class _Routes:
     async def report(self, request: Request, grouping: Grouping) -> HTTPResponse:
         params = query_params(request.query_params.multi_items())
         user_id, token = _header(request, "x-user-id"), _header(request, "x-auth-token")
+        choice = self.served.choose()
+        chosen = None if choice is None else choice.current
+        service = self.service if chosen is None else chosen.service
         try:
+            if choice is not None and choice.current is None:
+                raise StorageUnavailable(_too_old(choice.age, self.served.freshness))
             response = await self.calls.run(
-                lambda: self.service.answer(grouping, params, user_id, token)
+                lambda: service.answer(grouping, params, user_id, token)
             )
         except StorageError as error:  # the store did not answer in time
             response = storage_failure_response(error)
         except Exception:  # never a traceback to the client; the log says what failed
             _logger.exception("the report failed unexpectedly")
             response = error_response(ConvstatsError(_INTERNAL_ERROR))
-        return _answer(response)
+        return _answer(response, None if choice is None else choice.headers)
 
     async def openapi(self, request: Request) -> HTTPResponse:
         # Under a prefix (a Mount, a proxy's root path) the paths are relative to it.
@@ -278,13 +350,37 @@ class _Routes:
         return _JSON({"status": "ok"}, headers=_NO_STORE)
 
     async def readyz(self, request: Request) -> HTTPResponse:
+        choice = self.served.choose()
+        live: dict[str, Any] = {}
+        service = self.service
+        if choice is not None:
+            assert self.served.freshness is not None  # there is a choice only with it
+            live = {
+                "source": choice.source,
+                "data_age_seconds": choice.age,
+                "max_staleness_seconds": self.served.freshness.max_staleness,
+            }
+            if choice.current is not None:
+                service = choice.current.service
         try:
-            await self.calls.run(self.service.check_ready, timeout=self.ready_timeout)
+            if choice is not None and choice.current is None:
+                raise StorageUnavailable(_too_old(choice.age, self.served.freshness))
+            await self.calls.run(service.check_ready, timeout=self.ready_timeout)
         except StorageError as error:
             _logger.warning("not ready: %s: %s", type(error).__name__, error)
-            body = {"status": "unavailable", "error": error_response(error).body["error"]}
+            body = {"status": "unavailable", "error": error_response(error).body["error"], **live}
             return _JSON(body, status_code=503, headers=_NO_STORE)
-        return _JSON({"status": "ready"}, headers=_NO_STORE)
+        return _JSON({"status": "ready", **live}, headers=_NO_STORE)
+
+
+def _too_old(age: float | None, freshness: Freshness | None) -> str:
+    assert freshness is not None
+    if age is None:
+        return "the mirror has not loaded its data yet, and there is no fallback"
+    return (
+        f"the mirror's data is {age:.1f} s old, older than the {freshness.max_staleness:g} s "
+        "allowed, and there is no fallback"
+    )
 
 
 def create_app(
@@ -299,6 +395,7 @@ def create_app(
     threads: int = 32,
     web_directory: Path | None = WEB_DIRECTORY,
     metrics: bool | None = None,
+    freshness: Freshness | None = None,
 ) -> Starlette:
     """The ASGI application serving the report of ``store``.
 
@@ -310,7 +407,14 @@ def create_app(
     ``metrics`` serves ``/metrics``: by default when the ``metrics`` extra is installed;
     ``True`` raises :class:`~convstats.errors.MissingDependency` without it. The store
     stays the caller's to close, and so does one given to :func:`swap_store`.
+    ``freshness`` makes a store that follows a database (an ``Aged`` one, which it must be)
+    answer only while its data is fresh enough (see :class:`Freshness`).
     """
+    if freshness is not None and not isinstance(store, Aged):
+        raise TypeError(
+            f"freshness needs a store that knows its data's age (convstats.ports.Aged), "
+            f"got {type(store).__name__}"
+        )
     measured = _service_metrics(metrics)
 
     def build(store: Workspace) -> _Current:
@@ -335,7 +439,13 @@ def create_app(
         )
         return _Current(store=store, service=service, cache=cache)
 
-    served = _Served(build=build, current=build(store))
+    fallback = None if freshness is None else freshness.fallback
+    served = _Served(
+        build=build,
+        current=build(store),
+        freshness=freshness,
+        fallback=None if fallback is None else build(fallback),
+    )
     if measured is not None:
         measured.read(cache_counts=served.cache_counts, data_age=served.data_age)
     routes = _Routes(
