@@ -77,3 +77,29 @@ def test_the_cache_keeps_each_report_apart(sample):
             assert response.json() == first[grouping]
         assert len(store.counted) == len(REPORTS)  # the second round counted nothing
     assert len({str(body) for body in first.values()}) == len(REPORTS)
+
+
+@pytest.mark.parametrize("grouping", list(Grouping))
+def test_each_reports_example_is_a_body_its_schema_takes_and_the_sample_gives(sample, grouping):
+    """The document's example of each report is valid, and is the sample's March answer."""
+    from openapi_schema_validator import OAS30Validator
+
+    from convstats_adapters.openapi import openapi_document
+
+    document = openapi_document()
+    operation = document["paths"][report_path(grouping)]["get"]
+    content = operation["responses"]["200"]["content"]["application/json"]
+    schema_name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+    schema = document["components"]["schemas"][schema_name]
+    march = {"start": "2024-03-01", "end": "2024-04-01"}
+    endpoint = ConversationsEndpoint(
+        reports=Conversations(store=sample, grouping=grouping),
+        authority=RocketChatAuthority(directory=sample),
+    )
+    answer = endpoint.handle(march, "u-manager").body
+    for example in content["examples"].values():
+        OAS30Validator(schema).validate(example["value"])
+        if grouping is Grouping.AGENT:  # a few of the rows, for brevity
+            assert all(row in answer["data"] for row in example["value"]["data"])
+        else:
+            assert example["value"] == answer

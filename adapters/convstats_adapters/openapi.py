@@ -376,6 +376,47 @@ _LABELS: Final = {
 }
 
 
+def _body(rows: list[tuple[Any, int]], unspecified: int | None) -> Schema:
+    body: Schema = {
+        "total": sum(value for _, value in rows) + (unspecified or 0),
+        "data": [{"label": label, "value": value} for label, value in rows],
+    }
+    if unspecified is not None:
+        body["unspecified"] = unspecified
+    return {**body, "success": True}
+
+
+#: Each report's answers for March 2024 on the bundled sample, as the manager sees them.
+_EXAMPLES: Final[dict[Grouping, dict[str, Any]]] = {
+    Grouping.STATUS: {
+        "Every conversation in one state": _body(
+            [("Closed", 238), ("Open", 36), ("Queued", 26), ("On_Hold", 20)], 0
+        ),
+    },
+    Grouping.SOURCE: {
+        "By alias, else type": _body(
+            [("email", 95), ("widget", 94), ("WhatsApp", 93), ("sms", 37), ("Kiosk", 1)], 0
+        ),
+    },
+    Grouping.DEPARTMENT: {
+        "Two departments of one name, and a deleted one": _body(
+            [("dep-retired", 2), ("Support", 18), ("Support", 33), ("Billing", 67), ("Sales", 129)],
+            71,
+        ),  # fmt: skip
+    },
+    Grouping.TAGS: {
+        "A conversation counts for each of its tags": _body(
+            [("bug", 26), ("feedback", 35), ("billing", 36), ("vip", 36), ("refund", 39)], 204
+        ),
+    },
+    Grouping.AGENT: {
+        "Two agents of one name": _body(
+            [("Ana Lima", 64), ("Bruno Costa", 61), ("Sam Taylor", 28), ("Sam Taylor", 23)], 26
+        ),
+    },
+}
+
+
 def _report_operation(grouping: Grouping) -> Schema:
     sort = (
         "the order of the rows"
@@ -395,7 +436,7 @@ def _report_operation(grouping: Grouping) -> Schema:
             _ref("parameters", name) for name in ("UserId", "AuthToken", "start", "end", "sort")
         ],
         "responses": {
-            "200": _json(_ref("schemas", _REPORT_NAMES[grouping]), "OK"),
+            "200": _json(_ref("schemas", _REPORT_NAMES[grouping]), "OK", _EXAMPLES[grouping]),
             "400": _ref("responses", "startendError"),
             "401": _ref("responses", "authorizationError"),
             "403": _ref("responses", "permissionError"),
