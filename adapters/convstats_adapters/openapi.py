@@ -402,7 +402,7 @@ _EXAMPLES: Final[dict[Grouping, dict[str, Any]]] = {
         "Two departments of one name, and a deleted one": _body(
             [("dep-retired", 2), ("Support", 18), ("Support", 33), ("Billing", 67), ("Sales", 129)],
             71,
-        ),  # fmt: skip
+        ),
     },
     Grouping.TAGS: {
         "A conversation counts for each of its tags": _body(
