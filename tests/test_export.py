@@ -586,3 +586,16 @@ def test_the_readme_recipe_exports_the_same_fields():
         name: tuple(fields.split(",")) for name, fields in recipe.items() if name in EXPORTED_FIELDS
     } == dict(EXPORTED_FIELDS)
     assert "services.resume.loginTokens.hashedToken" in readme
+
+
+def test_the_uri_may_come_from_the_environment(via_uri, tmp_path):
+    """CONVSTATS_MONGODB_URI keeps the password off the command line; without either, exit 2."""
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"CONVSTATS_MONGODB_URI": via_uri}
+    status = run(["export", "--out", str(tmp_path / "env")], out=out, err=err, environ=environ)
+    assert status == 0
+    assert (tmp_path / "env" / "rocketchat_room.json").exists()
+    err = io.StringIO()
+    assert run(["export", "--out", str(tmp_path / "none")], out=out, err=err, environ={}) == 2
+    assert "--mongo (or CONVSTATS_MONGODB_URI in the environment)" in err.getvalue()
+    assert not (tmp_path / "none").exists()

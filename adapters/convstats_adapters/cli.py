@@ -186,9 +186,9 @@ def _workspace_options() -> _Parser:
 
 
 def _parsers() -> tuple[
-    argparse.ArgumentParser, dict[str, argparse.ArgumentParser], EnvironmentOptions
+    argparse.ArgumentParser, dict[str, argparse.ArgumentParser], dict[str, EnvironmentOptions]
 ]:
-    """The command's parser, its subparsers by command name, and their environment options."""
+    """The command's parser, and its subparsers and their environment options by command name."""
     parser = _Parser(
         prog="convstats",
         description=(
@@ -204,11 +204,15 @@ def _parsers() -> tuple[
         for name, grouping in REPORT_COMMANDS.items()
     }
     parsers["serve"] = serve.add_command(commands, parents=[workspace])
-    environment = EnvironmentOptions()
+    shared = EnvironmentOptions()
     for command in parsers.values():
-        environment.add(command)
+        shared.add(command)
+    environments = dict.fromkeys(parsers, shared)
     parsers["export"] = export.add_command(commands)
-    return parser, parsers, environment
+    # Export's --mongo is an option of its own: its variable is read for it alone.
+    environments["export"] = EnvironmentOptions()
+    environments["export"].add(parsers["export"])
+    return parser, parsers, environments
 
 
 def _report_command(
@@ -392,6 +396,12 @@ def _export(
     err: TextIO,
     clock: Callable[[], float],
 ) -> int:
+    if args.mongo is None:
+        raise _UsageError(
+            "the following arguments are required: --mongo "
+            f"(or {VARIABLES['mongo']} in the environment)",
+            parser,
+        )
     if args.out == "":  # Path("") is the current directory, which nobody means by it
         raise _UsageError("argument --out: an empty path", parser)
     from convstats_adapters.mongo import MongoStore  # MissingDependency without the extra
@@ -685,7 +695,7 @@ def _run(
     clock: Callable[[], float],
     environ: Mapping[str, str],
 ) -> int:
-    parser, commands, environment = _parsers()
+    parser, commands, environments = _parsers()
     args: argparse.Namespace | None = None
     try:
         try:
@@ -697,12 +707,14 @@ def _run(
             raise _UsageError(
                 f"unrecognized arguments: {' '.join(unknown)}", commands[args.command]
             )
-        if args.command == "export":
-            return _export(args, commands["export"], err, clock)
         try:
-            from_environment = environment.resolve(args, environ, exclusive=[("data", "mongo")])
+            from_environment = environments[args.command].resolve(
+                args, environ, exclusive=[("data", "mongo")]
+            )
         except InvalidVariable as error:
             raise _UsageError(str(error), commands[args.command]) from None
+        if args.command == "export":
+            return _export(args, commands["export"], err, clock)
         _check_options(args, commands[args.command], from_environment)
         if args.command == "serve":
             return serve.run(args, open_store=lambda parsed: _open_store(parsed, None), err=err)

@@ -72,6 +72,10 @@ examples:
   convstats export --mongo 'mongodb+srv://reports@cluster.example.net/rocketchat' \\
       --out export/ --gzip --with-login-tokens --force
   convstats serve --data export/
+  CONVSTATS_MONGODB_URI='mongodb://reports:secret@db/rocketchat' convstats export --out export/
+
+--mongo and --database may come from the environment instead, from the variables their help
+names (an option given wins), which keeps a password off the command line, where ps shows it.
 
 Writes the six collections the reports read, each with only the fields they use:
 rocketchat_room, users (_id, name, roles, active; never a password), rocketchat_permissions,
@@ -311,7 +315,7 @@ def add_command(commands: Any) -> argparse.ArgumentParser:
     export.add_argument(
         "--mongo",
         metavar="URI",
-        required=True,
+        # Required, but it may come from the environment: the command line says so.
         help="a MongoDB URI (mongodb:// or mongodb+srv://) of a Rocket.Chat database; "
         "needs the 'mongo' extra",
     )
