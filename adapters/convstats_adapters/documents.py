@@ -28,6 +28,7 @@ from convstats.model import (
     UserRecord,
     epoch_ms,
 )
+from convstats.sorting import bson_order
 
 __all__ = [
     "DEPARTMENTS",
@@ -443,7 +444,12 @@ def _department_rows(key: Any, mode: TotalMode) -> Placement:
 
 
 def _tags_key(room: Document) -> Any:
-    return freeze(room["tags"]) if "tags" in room else ABSENT
+    if "tags" not in room:
+        return ABSENT
+    tags = freeze(room["tags"])
+    # Either reading counts the elements whatever their order: one key for each multiset
+    # keeps the groups of rooms with the same tags in any order one.
+    return tuple(sorted(tags, key=bson_order)) if isinstance(tags, tuple) else tags
 
 
 def _tag_rows(key: Any, mode: TotalMode) -> Placement:
@@ -500,7 +506,8 @@ def raw_key(grouping: Grouping, room: Document) -> Any:
       :func:`field` ``source.type`` and ``source.alias``, each :func:`freeze`-d (``ABSENT``
       when missing);
     - department: the :func:`freeze`-d ``departmentId`` (``ABSENT`` when missing);
-    - tags: the :func:`freeze`-d ``tags`` (``ABSENT`` when missing);
+    - tags: the :func:`freeze`-d ``tags``, an array's elements in MongoDB's order (``ABSENT``
+      when missing);
     - agent: :func:`served_agent`.
     """
     return _RAW_KEYS[grouping](room)
