@@ -237,14 +237,13 @@ def _report_command(
     report.add_argument("--end", metavar="E", required=True, help="window end, ISO 8601, exclusive")
     if grouping.takes_sort:
         default = '{"name": 1}' if grouping is Grouping.AGENT else '{"total": 1}'
-        report.add_argument(
-            "--sort",
-            metavar="JSON",
-            help="order of the rows, e.g. '{\"total\": -1}'; keys name|label, total|value, "
-            f"_id; values 1 or -1 (default {default})",
+        sorting = (
+            "order of the rows, e.g. '{\"total\": -1}'; keys name|label, total|value, _id; "
+            f"values 1 or -1 (default {default})"
         )
     else:
-        report.set_defaults(sort=None)
+        sorting = "accepted and ignored, as the endpoint does: the rows are by value, descending"
+    report.add_argument("--sort", metavar="JSON", help=sorting)
     report.add_argument(
         "--user",
         metavar="USER_ID",
