@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import sys
+import textwrap
 import time
 import unicodedata
 import warnings
@@ -224,9 +225,11 @@ def _report_command(
         grouping.route,
         parents=[workspace],
         help=summary,
-        description=(
+        description=textwrap.fill(
             f"{description} Validation, labels and order follow GET "
-            f"/api/v1/livechat/analytics/dashboards/{grouping.route}."
+            f"/api/v1/livechat/analytics/dashboards/{grouping.route}.",
+            width=88,
+            break_on_hyphens=False,
         ),
         epilog=_epilog(grouping),
         formatter_class=argparse.RawDescriptionHelpFormatter,
