@@ -43,8 +43,10 @@ class RoomStore(Protocol):
         (docs/behaviour.md#the-reports), keyed as :class:`~convstats.model.Grouping` says:
 
         - ``AGENT``: the room's ``servedBy._id`` when it is an agent id (a string, or an
-          ObjectId read as its hexadecimal string); every other room (no ``servedBy``,
-          ``servedBy: null``, no such ``_id``) is ``unspecified``, in both readings.
+          ObjectId read as its hexadecimal string). Every other room (no ``servedBy``,
+          ``servedBy: null``, no such ``_id``) is ``unspecified`` in this project's reading;
+          upstream's keeps a room that has a ``servedBy`` field under its ``_id`` as stored
+          (``None`` when missing), and only the others in ``unspecified``.
         - ``STATUS``, ``SOURCE``, ``DEPARTMENT``, ``TAGS``: as the behaviour document says
           for each reading; upstream's by-status also needs ``rooms``.
 

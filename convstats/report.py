@@ -123,7 +123,12 @@ class Conversations:
         grouping, mode = self.grouping, self.total_mode
         counts = store.count_groups(grouping, window, visibility, mode)
         rows = _LABELLERS[grouping](self, counts)
-        rank(rows, sort, grouping, plain=grouping in _PLAIN[mode])
+        plain = grouping in _PLAIN[mode] or (
+            # Upstream's by-agent keeps a room whose servedBy names no agent under that
+            # servedBy's _id, null or another value.
+            grouping is Grouping.AGENT and all(type(row[1]) is str for row in rows)
+        )
+        rank(rows, sort, grouping, plain=plain)
         assigned = sum(value for _, _, value in rows)
         return Report(
             grouping=grouping,
@@ -189,7 +194,7 @@ _PLAIN = {
     TotalMode.CONVSTATS: frozenset(
         {Grouping.AGENT, Grouping.STATUS, Grouping.DEPARTMENT, Grouping.TAGS}
     ),
-    TotalMode.ROCKETCHAT: frozenset({Grouping.AGENT, Grouping.STATUS}),
+    TotalMode.ROCKETCHAT: frozenset({Grouping.STATUS}),
 }
 #: Rows listed in upstream's order, which stable ranking keeps among equal values.
 _STATUS_ORDER: Sequence[Status] = UPSTREAM_STATUS_ORDER

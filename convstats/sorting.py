@@ -6,7 +6,7 @@ import enum
 import json
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -138,9 +138,10 @@ def bson_order(value: Any) -> tuple[Any, ...]:
         return (2, 1, value)
     if isinstance(value, str):
         return (3, value)
-    if isinstance(value, FrozenDocument):
-        return (4, tuple((name, bson_order(item)) for name, item in value.fields))
-    if isinstance(value, tuple):
+    if isinstance(value, (FrozenDocument, Mapping)):
+        fields = value.fields if isinstance(value, FrozenDocument) else value.items()
+        return (4, tuple((name, bson_order(item)) for name, item in fields))
+    if isinstance(value, (tuple, list)):
         return (5, tuple(bson_order(item) for item in value))
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

@@ -122,9 +122,10 @@ def any_workspaces() -> st.SearchStrategy[Collections]:
 
 #: Where mongomock reads a field path through an array as MongoDB does not: through an array
 #: of documents none of which holds the field it gives nothing where MongoDB gives [] (so a
-#: source [{"type": …}] has an alias [] and metrics [{}] a truthy chatDuration []). Rooms with
-#: such fields are left out on mongomock; a real server is tested on them below.
-ARRAY_PATHS = ("source", "metrics")
+#: source [{"type": …}] has an alias [] and metrics [{}] a truthy chatDuration [], and
+#: servedBy [{}] an _id []). Rooms with such fields are left out on mongomock; a real server
+#: is tested on them below.
+ARRAY_PATHS = ("source", "metrics", "servedBy")
 
 
 def without_array_paths(collections: Collections) -> Collections:

@@ -10,6 +10,7 @@ from hypothesis import given
 
 from convstats import Conversations, Grouping, TimeWindow, TotalMode, Visibility
 from convstats.http import json_value, report_body
+from convstats.sorting import bson_order
 from convstats_adapters.documents import partition
 from convstats_adapters.memory import MemoryStore
 from tests import upstream
@@ -97,6 +98,7 @@ def assert_upstreams_reading(
         Grouping.SOURCE: upstream.by_source(rooms),
         Grouping.DEPARTMENT: upstream.by_department(rooms, departments),
         Grouping.TAGS: upstream.by_tags(rooms),
+        Grouping.AGENT: upstream.by_agent(rooms, collections.get("users", [])),
     }
     answers = bodies(MemoryStore(collections), window, visibility, TotalMode.ROCKETCHAT)
     for grouping, oracle in expected.items():
@@ -107,17 +109,25 @@ def assert_upstreams_reading(
         values = [datum["value"] for datum in found["data"]]
         if grouping in (Grouping.STATUS, Grouping.SOURCE):
             assert values == sorted(values, reverse=True), grouping
+        elif grouping is Grouping.AGENT:  # upstream's default sort: {"name": 1}
+            labels = [bson_order(datum["label"]) for datum in found["data"]]
+            assert labels == sorted(labels), grouping
         else:  # upstream's default sort: {"total": 1}
             assert values == sorted(values), grouping
         json.dumps(found, default=json_value)  # every label is JSON
 
 
 @given(collections=workspaces(), window=windows(), visibility=visibilities())
-def test_by_agent_differs_between_the_readings_in_total_only(
+def test_by_agent_upstream_adds_a_row_for_rooms_served_by_no_agent(
     collections: Collections, window: TimeWindow, visibility: Visibility
 ) -> None:
-    """By agent, upstream's reading is this project's without the unspecified in total."""
+    """Upstream's by-agent adds rows for rooms served by no agent, keyed by servedBy._id."""
     store = MemoryStore(collections)
     ours = bodies(store, window, visibility, TotalMode.CONVSTATS)[Grouping.AGENT]
     theirs = bodies(store, window, visibility, TotalMode.ROCKETCHAT)[Grouping.AGENT]
-    assert theirs == {**ours, "total": ours["total"] - ours["unspecified"]}
+    strings = [datum for datum in theirs["data"] if isinstance(datum["label"], str)]
+    others = [datum for datum in theirs["data"] if not isinstance(datum["label"], str)]
+    assert strings == ours["data"]
+    moved = sum(datum["value"] for datum in others)
+    assert theirs["unspecified"] == ours["unspecified"] - moved
+    assert theirs["total"] == ours["total"] - theirs["unspecified"]

@@ -357,11 +357,18 @@ def test_sample_upstream_status_buckets_overlap_and_miss():
     assert closed_here - 4 == closed_there - 3
 
 
-def test_sample_by_agent_total_differs_by_unspecified_only():
-    """By agent, the readings differ in total alone."""
+def test_sample_by_agent_upstream_keeps_a_null_servedby_as_a_row():
+    """The rooms whose servedBy is null are unspecified here, a row labelled null upstream.
+
+    Otherwise the agents' rows are the same, and only this reading's total adds the rest.
+    """
     ours, theirs = sample(Grouping.AGENT, OURS), sample(Grouping.AGENT, UPSTREAM)
-    assert ours["data"] == theirs["data"]
-    assert ours["total"] == theirs["total"] + ours["unspecified"]
+    [nameless] = [datum for datum in theirs["data"] if datum["label"] is None]
+    assert nameless["value"] > 0
+    assert [datum for datum in theirs["data"] if datum is not nameless] == ours["data"]
+    assert theirs["unspecified"] == ours["unspecified"] - nameless["value"]
+    assert theirs["total"] == sum(value for _, value in rows(theirs))
+    assert ours["total"] == theirs["total"] + theirs["unspecified"]
 
 
 @pytest.mark.parametrize("grouping", list(Grouping))

@@ -497,7 +497,7 @@ def test_the_endpoint_settings_reach_the_answers(sample):
         authority=RocketChatAuthority(directory=sample, monitor_rule=MonitorRule.LEGACY),
         server_tz=ZoneInfo("Pacific/Kiritimati"),
     )
-    with InProcessClient(app) as http:
+    with InProcessClient(app, total_mode=TotalMode.ROCKETCHAT) as http:
         shifted = report(http, MARCH, **headers("u-monitor")).json()
     assert shifted == endpoint.handle(MARCH, "u-monitor").body
     assert shifted != plain

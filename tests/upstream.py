@@ -171,6 +171,34 @@ def by_department(rooms: list[Room], departments: list[dict[str, Any]]) -> dict[
     }
 
 
+def by_agent(rooms: list[Room], users: list[dict[str, Any]]) -> dict[str, Any]:
+    """getConversationsByAgents: rooms with a servedBy, by servedBy._id, $lookup, name.
+
+    The label is ``$ifNull: ['$agent.name', '$_id']``: the user's name unless missing or
+    null, else the id (null for a room whose servedBy has no _id). The library names agents
+    by string names only, and reads an ObjectId as its string (the tests' users have string
+    or null names).
+    """
+    groups: dict[Any, list[Any]] = {}
+    for room in rooms:
+        if "servedBy" not in room:
+            continue
+        agent = path(room, "servedBy._id")
+        agent = None if agent is MISSING else agent
+        groups.setdefault(key(agent), [agent, 0])[1] += 1
+    rows = []
+    for agent, value in groups.values():
+        found = [user for user in users if agent is not None and key(user.get("_id")) == key(agent)]
+        name = found[0].get("name") if found else None
+        rows.append((agent if name is None else name, value))
+    unspecified = sum(1 for room in rooms if "servedBy" not in room)
+    return {
+        "total": sum(value for _, value in rows),
+        "data": _rows(rows),
+        "unspecified": unspecified,
+    }
+
+
 def _holds_empty_array(value: Any) -> bool:
     """``{tags: {$eq: []}}``: the value is [] or an array holding []."""
     return isinstance(value, list) and (value == [] or any(item == [] for item in value))

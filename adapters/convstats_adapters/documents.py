@@ -467,8 +467,29 @@ def _tag_rows(key: Any, mode: TotalMode) -> Placement:
     return tuple((tag, 1) for tag in tags) if tags else UNSPECIFIED
 
 
+#: The tag of a by-agent raw key whose ``servedBy`` names no agent: ``(NO_AGENT, _id)``.
+NO_AGENT: Final = "<no agent>"
+
+
+def _agent_key(room: Document) -> Any:
+    if "servedBy" not in room:
+        return None
+    agent = served_agent(room)
+    if agent is not None:
+        return agent
+    # A servedBy that names no agent: upstream groups the room by its servedBy._id as it is.
+    found = freeze(field(room, "servedBy._id"))
+    return (NO_AGENT, None if found is ABSENT else found)
+
+
 def _agent_rows(key: Any, mode: TotalMode) -> Placement:
-    return UNSPECIFIED if key is None else ((key, 1),)
+    if isinstance(key, str):
+        return ((key, 1),)
+    if mode is TotalMode.ROCKETCHAT and key is not None:
+        # Upstream's $match keeps every room with a servedBy field and groups it by its
+        # servedBy._id: null (no _id, a null servedBy) is a row of its own.
+        return ((key[1], 1),)
+    return UNSPECIFIED
 
 
 def _status_rows(key: Any, mode: TotalMode) -> Placement:
@@ -482,7 +503,7 @@ _RAW_KEYS: Final[dict[Grouping, Callable[[Document], Any]]] = {
     Grouping.SOURCE: _source_key,
     Grouping.DEPARTMENT: _department_key,
     Grouping.TAGS: _tags_key,
-    Grouping.AGENT: served_agent,
+    Grouping.AGENT: _agent_key,
 }
 _ROWS: Final[dict[Grouping, Callable[[Any, TotalMode], Placement]]] = {
     Grouping.STATUS: _status_rows,
@@ -508,7 +529,8 @@ def raw_key(grouping: Grouping, room: Document) -> Any:
     - department: the :func:`freeze`-d ``departmentId`` (``ABSENT`` when missing);
     - tags: the :func:`freeze`-d ``tags``, an array's elements in MongoDB's order (``ABSENT``
       when missing);
-    - agent: :func:`served_agent`.
+    - agent: :func:`served_agent`; ``None`` without a ``servedBy`` field, and
+      ``(NO_AGENT, servedBy._id)`` (``None`` when missing) for a ``servedBy`` naming no agent.
     """
     return _RAW_KEYS[grouping](room)
 

@@ -686,7 +686,11 @@ class MongoStore:
 
     def agent_names(self, agent_ids: Collection[str]) -> Mapping[str, str]:
         """See :meth:`convstats.ports.Directory.agent_names`; one ``$in`` look-up."""
-        asked = [agent_id for agent_id in agent_ids if _storable_id(agent_id)]
+        asked = [
+            agent_id
+            for agent_id in agent_ids
+            if isinstance(agent_id, str) and _storable_id(agent_id)
+        ]
         if not asked:
             return {}
         users = self._find(USERS, {"_id": {"$in": _id_forms(asked)}}, ["name"])
@@ -891,6 +895,11 @@ def _source_key(group: Any) -> Any:
     return tuple(doc.freeze(group[name]) if name in group else ABSENT for name in ("type", "alias"))
 
 
+def _agent_key(group: Any) -> Any:
+    # An agent id is a string (_AGENT_KEY); anything else is the servedBy._id as stored.
+    return group if isinstance(group, str) else (doc.NO_AGENT, doc.freeze(group))
+
+
 def _whole_value(group: Any) -> Any:
     # A missing field groups with null: both are placed the same in the readings that
     # read such a group (upstream's keeps missing fields apart with its own $match).
@@ -909,6 +918,8 @@ class _Plan:
     only: Document | None = None
     #: … and the rooms that match this are its ``unspecified``, counted apart.
     apart: Document | None = None
+    #: The group key expression of upstream's reading, when it keeps apart what ``key`` joins.
+    upstream_key: Any = None
 
 
 _PLANS: Final = {
@@ -933,8 +944,18 @@ _PLANS: Final = {
         only={"tags": {"$exists": True, "$ne": []}},
         apart={"$or": [{"tags": {"$exists": False}}, {"tags": {"$eq": []}}]},
     ),
-    # documents.served_agent, in both readings.
-    Grouping.AGENT: _Plan(key=_AGENT_KEY, raw=lambda group: group),
+    # documents.raw_key: the agent (documents.served_agent). Upstream's reading keeps a
+    # servedBy that names no agent as a row of its own, keyed by its servedBy._id as stored;
+    # this project's places all of them in unspecified, so its key need not tell them apart.
+    Grouping.AGENT: _Plan(
+        key=_AGENT_KEY,
+        raw=_agent_key,
+        only={"servedBy": {"$exists": True}},
+        apart={"servedBy": {"$exists": False}},
+        upstream_key={
+            "$cond": [{"$ne": [_AGENT_KEY, None]}, _AGENT_KEY, {"$ifNull": ["$servedBy._id", None]}]
+        },
+    ),
 }
 
 
@@ -944,9 +965,13 @@ def grouping_pipeline(grouping: Grouping, match: Document, *, upstream: bool) ->
     Each result is ``{"_id": <raw key>, "conversations": <rooms>}``.
     """
     plan = _PLANS[grouping]
-    if upstream and plan.only is not None:
-        match = {"$and": [match, plan.only]}
+    key = plan.key
+    if upstream:
+        if plan.only is not None:
+            match = {"$and": [match, plan.only]}
+        if plan.upstream_key is not None:
+            key = plan.upstream_key
     return [
         {"$match": match},
-        {"$group": {"_id": plan.key, "conversations": {"$sum": 1}}},
+        {"$group": {"_id": key, "conversations": {"$sum": 1}}},
     ]

@@ -452,8 +452,9 @@ def _report_schema(grouping: Grouping, total_mode: TotalMode) -> Schema:
     label: Schema = {"type": "string", "description": _LABELS[grouping]}
     if grouping is Grouping.STATUS:
         label["enum"] = [status.value for status in Status]
-    elif upstream and grouping is not Grouping.AGENT:
-        # Upstream's values as stored: any JSON value, null included.
+    elif upstream:
+        # Upstream's values as stored (an agent's name, else its servedBy._id): any JSON
+        # value, null included.
         label = {"description": f"{_LABELS[grouping]} Any JSON value, as stored."}
         label["nullable"] = True
     # By-status lists its four states, zeros included; other rows count at least one.

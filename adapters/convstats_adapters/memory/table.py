@@ -32,7 +32,7 @@ from itertools import pairwise
 from types import ModuleType
 from typing import Any, Final
 
-from convstats.model import Grouping, Partition, TotalMode, Visibility
+from convstats.model import ABSENT, Grouping, Partition, TotalMode, Visibility
 from convstats_adapters import documents as doc
 from convstats_adapters.documents import Document, created_ms, partition
 from convstats_adapters.memory.ids import IdIndex, fingerprint, fingerprints, plain_key
@@ -611,7 +611,9 @@ class FactTable:
         for facet, group in zip(self.codes.facets.values(), groups, strict=True):
             raw: Any
             if facet.grouping is Grouping.AGENT:
-                raw = doc.served_agent({"servedBy": served_by})
+                raw = doc.raw_key(
+                    Grouping.AGENT, {} if served_by is ABSENT else {"servedBy": served_by}
+                )
             elif facet.grouping is Grouping.STATUS:
                 raw = doc.with_served_by(facet.raw_keys[facet.group_raw[group]], served_by)
             else:
