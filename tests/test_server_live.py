@@ -24,6 +24,7 @@ from tests.http_support import (
     SAMPLE,
     TOKENS,
     InProcessClient,
+    check_against_openapi,
     checked,
     headers,
     report,
@@ -365,3 +366,25 @@ def test_serve_live_answers_from_the_mirror_and_stops_cleanly(signum: int, expec
     assert "the mirror stopped following the database" in served.output
     assert TOKENS["u-manager"] not in served.output
     assert RUNNING.search(served.output)
+
+
+@pytest.mark.parametrize(
+    ("source", "age", "allowed"),
+    [
+        ("mirror", "1.250", True),
+        ("none", "unknown", True),
+        ("cache", "1.250", False),
+        ("mirror", "soon", False),
+    ],
+)
+def test_the_document_declares_the_freshness_headers(source: str, age: str, allowed: bool) -> None:
+    """A report's answer may carry the two headers, with the values the service sends only."""
+    request = httpx.Request("GET", f"http://127.0.0.1{REPORT_PATH}")
+    headers = {SOURCE_HEADER: source, AGE_HEADER: age}
+    response = httpx.Response(503, json={"success": False, "error": "x"}, headers=headers)
+    response.request = request
+    if allowed:
+        check_against_openapi(response)
+    else:
+        with pytest.raises(Exception, match="InvalidHeader"):
+            check_against_openapi(response)

@@ -67,6 +67,12 @@ def _json(schema: Schema, description: str, examples: dict[str, Any] | None = No
     return {"description": description, "content": {"application/json": content}}
 
 
+def _report_answer(response: Schema) -> Schema:
+    """``response``, as a report route sends it: with the freshness headers of a live store."""
+    headers = {SOURCE_HEADER: _ref("headers", "Source"), AGE_HEADER: _ref("headers", "DataAge")}
+    return {**response, "headers": headers}
+
+
 def _ref(kind: str, name: str) -> Schema:
     return {"$ref": f"#/components/{kind}/{name}"}
 
@@ -214,40 +220,75 @@ def _components(total_mode: TotalMode) -> Schema:
                 "additionalProperties": False,
             },
         },
+        "headers": _FRESHNESS_HEADERS,
         "responses": {
-            "startendError": _json(
-                _ref("schemas", "Error"),
-                "Bad Request: a parameter, the sort or the dates",
-                {
-                    "Missing start": error_response(
-                        InvalidParams("must have required property 'start'")
-                    ).body,
-                    "Repeated parameter": error_response(InvalidParams("must be string")).body,
-                    "Invalid sort": error_response(InvalidSort("x")).body,
-                    "Invalid start": {
-                        "success": False,
-                        "error": 'The "start" query parameter must be a valid date.',
+            "startendError": _report_answer(
+                _json(
+                    _ref("schemas", "Error"),
+                    "Bad Request: a parameter, the sort or the dates",
+                    {
+                        "Missing start": error_response(
+                            InvalidParams("must have required property 'start'")
+                        ).body,
+                        "Repeated parameter": error_response(InvalidParams("must be string")).body,
+                        "Invalid sort": error_response(InvalidSort("x")).body,
+                        "Invalid start": {
+                            "success": False,
+                            "error": 'The "start" query parameter must be a valid date.',
+                        },
                     },
-                },
+                )
             ),
-            "authorizationError": _json(
-                _ref("schemas", "AuthorizationError"),
-                "Unauthorized: no, an unknown or a wrong user id and token, or a deactivated user",
-                {"Authorization Error": not_logged_in},
+            "authorizationError": _report_answer(
+                _json(
+                    _ref("schemas", "AuthorizationError"),
+                    "Unauthorized: no, an unknown or a wrong user id and token, "
+                    "or a deactivated user",
+                    {"Authorization Error": not_logged_in},
+                )
             ),
-            "permissionError": _json(
-                _ref("schemas", "Error"),
-                "Forbidden: the caller lacks view-livechat-reports",
-                {"Permission Error": refused},
+            "permissionError": _report_answer(
+                _json(
+                    _ref("schemas", "Error"),
+                    "Forbidden: the caller lacks view-livechat-reports",
+                    {"Permission Error": refused},
+                )
             ),
-            "storageError": _json(
-                _ref("schemas", "Error"),
-                "Service Unavailable: the store failed or did not answer in time",
+            "storageError": _report_answer(
+                _json(
+                    _ref("schemas", "Error"),
+                    "Service Unavailable: the store failed or did not answer in time",
+                )
             ),
-            "internalError": _json(_ref("schemas", "Error"), "Internal Server Error"),
+            "internalError": _report_answer(
+                _json(_ref("schemas", "Error"), "Internal Server Error")
+            ),
         },
     }
 
+
+#: With a live store (``serve --live``), each report's answer says what answered it:
+#: ``mirror`` (the store), ``mongodb`` (the fallback) or ``none`` (a 503: the store's data was
+#: too old and there is no fallback) …
+SOURCE_HEADER: Final = "X-Convstats-Source"
+#: … and the age of the store's data in seconds when the request came (three decimals), or
+#: ``unknown`` before it has any.
+AGE_HEADER: Final = "X-Convstats-Data-Age"
+
+#: The two headers, as the components of the document describe them.
+_FRESHNESS_HEADERS: Final[Schema] = {
+    "Source": {
+        "description": "With `serve --live`: what answered, the live mirror, MongoDB, or none.",
+        "schema": {"type": "string", "enum": ["mirror", "mongodb", "none"]},
+    },
+    "DataAge": {
+        "description": (
+            "With `serve --live`: the age of the mirror's data in seconds when the request "
+            "came, or `unknown` before it has any."
+        ),
+        "schema": {"type": "string", "pattern": "^(unknown|[0-9]+\\.[0-9]{3})$"},
+    },
+}
 
 #: What ``/readyz`` adds when the service answers from a live mirror (``serve --live``).
 _LIVE_PROPERTIES: Final[Schema] = {
@@ -436,7 +477,9 @@ def _report_operation(grouping: Grouping) -> Schema:
             _ref("parameters", name) for name in ("UserId", "AuthToken", "start", "end", "sort")
         ],
         "responses": {
-            "200": _json(_ref("schemas", _REPORT_NAMES[grouping]), "OK", _EXAMPLES[grouping]),
+            "200": _report_answer(
+                _json(_ref("schemas", _REPORT_NAMES[grouping]), "OK", _EXAMPLES[grouping])
+            ),
             "400": _ref("responses", "startendError"),
             "401": _ref("responses", "authorizationError"),
             "403": _ref("responses", "permissionError"),

@@ -60,12 +60,14 @@ from convstats.ports import Aged, Directory, Workspace
 from convstats.report import Conversations
 from convstats.workers import StoreCalls
 from convstats_adapters.openapi import (
+    AGE_HEADER,
     HEALTH_PATH,
     METRICS_PATH,
     OPENAPI_PATH,
     READY_PATH,
     REPORTS,
     SETTINGS_PATH,
+    SOURCE_HEADER,
     openapi_document,
     report_path,
 )
@@ -100,12 +102,6 @@ if TYPE_CHECKING:
 #: The dashboard's files, served at ``/`` when the folder exists.
 WEB_DIRECTORY: Final = Path(__file__).with_name("web")
 
-#: With ``freshness``: what answered a report, ``mirror`` (the store), ``mongodb`` (the
-#: fallback) or ``none`` (a 503: the store's data was too old and there is no fallback).
-SOURCE_HEADER: Final = "X-Convstats-Source"
-#: With ``freshness``: the age of the store's data in seconds when the request came, or
-#: ``unknown`` before it has any.
-AGE_HEADER: Final = "X-Convstats-Data-Age"
 
 _logger = logging.getLogger("convstats.server")
 _NO_STORE: Final = {"cache-control": "no-store"}
