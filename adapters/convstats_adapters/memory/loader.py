@@ -42,18 +42,18 @@ from convstats.model import Grouping, epoch_ms
 from convstats_adapters import documents as doc
 from convstats_adapters.files import (
     MAX_NESTING,
-    _content_lines,
-    _decode,
-    _export_files,
-    _exported_date,  # the reference's own shortcut, for values numpy cannot take
-    _Lines,
-    _load_export_file,
-    _missing_rooms,
-    _nth_document,
-    _parse,
-    _reading,
+    ExportLines,
+    content_lines,
+    decode_line,
     decode_value,
+    export_files,
+    exported_date,  # the reference's own shortcut, for values numpy cannot take
+    missing_rooms,
+    nth_document,
+    open_export,
+    parse_line,
     progress_callback,
+    read_export_file,
 )
 from convstats_adapters.memory.table import (
     GROUPINGS,
@@ -131,17 +131,17 @@ def read_rooms(path: str | os.PathLike[str], *, indexed: bool) -> Rooms:
     root = Path(path)
     room_file = streamable_rooms(root)
     if room_file is None:
-        if not _export_files(root, doc.ROOMS):
-            raise DataFormatError(str(root), _missing_rooms(root))
+        if not export_files(root, doc.ROOMS):
+            raise DataFormatError(str(root), missing_rooms(root))
         raise DataFormatError(str(root), f"{doc.ROOMS}.json cannot be streamed: read it whole")
     table = FactTable(indexed=indexed)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
-    with _reading(room_file) as stream:
+    with open_export(room_file) as stream:
         streamed = reader.stream(stream)
     if not streamed:
         # A JSON array file: the reference reads it; its rooms go in as documents.
-        for document in _load_export_file(room_file, doc.ROOMS):
+        for document in read_export_file(room_file, doc.ROOMS):
             key = reader.key_of(document)
             columns.add(key, *table.codes.facts(document))
     try:
@@ -158,8 +158,8 @@ def duplicate_room_error(path: str | os.PathLike[str], error: DuplicateRooms) ->
     loader read it; for a file of collections, the file.
     """
     root = Path(path)
-    files = _export_files(root, doc.ROOMS) if root.is_dir() else []
-    found = _nth_document(files[0], doc.ROOMS, error.rows[1]) if files else None
+    files = export_files(root, doc.ROOMS) if root.is_dir() else []
+    found = nth_document(files[0], doc.ROOMS, error.rows[1]) if files else None
     if found is None:
         return DataFormatError(str(root), str(error))
     line, room = found
@@ -307,7 +307,7 @@ def _stream(
     np = numpy_or_none()
     report = progress_callback()
     refused = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
-    lines = _Lines(path, stream, CHUNK_BYTES)
+    lines = ExportLines(path, stream, CHUNK_BYTES)
     for first, chunk in lines:
         text = chunk.isascii() or _is_utf8(chunk)
         values: list[Any] = []
@@ -322,16 +322,16 @@ def _stream(
                 raise _Unreadable
             on_chunk(values, first)
         except _Unreadable:
-            for number, line in _content_lines(chunk, first):
+            for number, line in content_lines(chunk, first):
                 # Bad UTF-8 is named at its line, after every line before it.
-                decoded = line.decode("utf-8") if text else _decode(path, line, line=number)
+                decoded = line.decode("utf-8") if text else decode_line(path, line, line=number)
                 if not _beyond_structs(line, 0, len(line)):
                     try:
                         on_line(decoder.decode(line), number)
                         continue
                     except (*refused, _Unreadable):
                         pass  # the reference reads it
-                document = _parse(path, decoded, line=number)
+                document = parse_line(path, decoded, line=number)
                 if not isinstance(document, dict):
                     raise DataFormatError(
                         str(path), "a line must hold one JSON object", line=number
@@ -530,7 +530,7 @@ class _RoomReader:
         return epoch_ms(moment) if isinstance(moment, datetime) else NEVER
 
     def _date(self, text: str, line: int) -> int:
-        moment = _exported_date(text)
+        moment = exported_date(text)
         if moment is None:
             try:
                 moment = decode_value({"$date": text})
