@@ -29,7 +29,7 @@ import re
 import stat
 import sys
 from array import array
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -118,8 +118,13 @@ def streamable_rooms(root: Path) -> Path | None:
     return path
 
 
-def read_rooms(path: str | os.PathLike[str], *, indexed: bool) -> Rooms:
-    """Read a ``mongoexport`` directory's rooms into a :class:`FactTable`.
+def read_rooms(
+    path: str | os.PathLike[str],
+    *,
+    indexed: bool,
+    groupings: Iterable[Grouping] = GROUPINGS,
+) -> Rooms:
+    """Read a ``mongoexport`` directory's rooms into a :class:`FactTable` of ``groupings``.
 
     The rooms file must be one :func:`streamable_rooms` finds; it is JSON Lines (streamed) or
     a JSON array (read by the reference loader). Raises
@@ -134,7 +139,7 @@ def read_rooms(path: str | os.PathLike[str], *, indexed: bool) -> Rooms:
         if not export_files(root, doc.ROOMS):
             raise DataFormatError(str(root), missing_rooms(root))
         raise DataFormatError(str(root), f"{doc.ROOMS}.json cannot be streamed: read it whole")
-    table = FactTable(indexed=indexed)
+    table = FactTable(indexed=indexed, groupings=groupings)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
     with open_export(room_file) as stream:
@@ -358,7 +363,10 @@ class _RoomReader:
         # None when it never counts), then its group in each grouping. A few thousand
         # entries: rooms repeat the same few values.
         self._places: dict[tuple[Any, Any, Any], int | None] = {}
-        self._groups: tuple[dict[tuple[int, Any], int], ...] = tuple({} for _ in GROUPINGS)
+        self.groupings = table.groupings
+        self._groups: tuple[dict[tuple[int, Any], int], ...] = tuple({} for _ in self.groupings)
+        self._signatures = tuple(_SIGNATURES[grouping] for grouping in self.groupings)
+        self._voids = table.codes.voids
         self.decoder = msgspec.json.Decoder(_Room)
 
     def stream(self, stream: Any) -> bool:
@@ -378,7 +386,7 @@ class _RoomReader:
         if date is not None:
             ts = self._date(date, line)
         if ts == NEVER:
-            groups = _VOIDS
+            groups = self._voids
         self.columns.add(key, ts, groups)
 
     def _chunk(self, rooms: list[Any], first: int) -> None:
@@ -404,7 +412,7 @@ class _RoomReader:
                 VOID if place is None else self._group(at, place, room)
                 for place, room in zip(places, rooms, strict=True)
             ]
-            for at in range(len(GROUPINGS))
+            for at in range(len(self.groupings))
         ]
         stamps = self._dates(texts, lines)
         if None in places:  # not livechat rooms: their dates are read, and never count
@@ -476,22 +484,22 @@ class _RoomReader:
             room_id = room_id.value
         ts = room.ts
         if ts is None or ts is _UNSET:
-            return room_id, NEVER, _VOIDS, None
+            return room_id, NEVER, self._voids, None
         value = ts.value
         try:
             place = self._place(room)
-            groups = _VOIDS if place is None else self._groups_of(place, room)
+            groups = self._voids if place is None else self._groups_of(place, room)
         except TypeError:  # an unhashable value: the reference reads the line
             raise _Unreadable from None
         if place is None:
             if value.__class__ is str:
-                return room_id, NEVER, _VOIDS, value
+                return room_id, NEVER, self._voids, value
             self._legacy_date(value)
-            return room_id, NEVER, _VOIDS, None
+            return room_id, NEVER, self._voids, None
         if value.__class__ is str:
             return room_id, 0, groups, value
         legacy = self._legacy_date(value)
-        return room_id, legacy, groups if legacy != NEVER else _VOIDS, None
+        return room_id, legacy, groups if legacy != NEVER else self._voids, None
 
     def _place(self, room: Any) -> int | None:
         """The partition code of a decoded room, ``None`` when it is not a livechat room."""
@@ -509,16 +517,16 @@ class _RoomReader:
         return code
 
     def _groups_of(self, place: int, room: Any) -> tuple[int, ...]:
-        return tuple(self._group(at, place, room) for at in range(len(GROUPINGS)))
+        return tuple(self._group(at, place, room) for at in range(len(self.groupings)))
 
     def _group(self, at: int, place: int, room: Any) -> int:
-        """The group of a decoded room in the grouping ``GROUPINGS[at]``."""
-        key = (place, _SIGNATURES[at](room))
+        """The group of a decoded room in the ``at``-th grouping held."""
+        key = (place, self._signatures[at](room))
         cache = self._groups[at]
         group = cache.get(key)
         if group is None:
             # The rules are documents.py's: they read a document of the decoded fields.
-            grouping = GROUPINGS[at]
+            grouping = self.groupings[at]
             facet = self.codes.facets[grouping]
             raw = facet.raw(doc.raw_key(grouping, _fields(room)))
             group = cache[key] = facet.group(place, raw)
@@ -553,7 +561,6 @@ class _RoomReader:
         return result
 
 
-_VOIDS = (VOID,) * len(GROUPINGS)
 _UNSEEN = -2  # no partition code
 
 
@@ -595,23 +602,20 @@ def _department_signature(room: Any) -> Any:
     return department.value if department.__class__ is _Oid else department
 
 
-#: Per grouping (GROUPINGS order), the decoded fields its raw key depends on, beside the
-#: partition: equal signatures give equal groups.
-_SIGNATURES: tuple[Callable[[Any], Any], ...] = tuple(
-    {
-        Grouping.STATUS: lambda room: (
-            _typed(room.open),
-            _typed(room.on_hold),
-            _served_signature(room),
-            _metrics_signature(room),
-        ),
-        Grouping.SOURCE: _source_signature,
-        Grouping.DEPARTMENT: _department_signature,
-        Grouping.TAGS: _tags_signature,
-        Grouping.AGENT: lambda room: _served_signature(room),
-    }[grouping]
-    for grouping in GROUPINGS
-)
+#: Per grouping, the decoded fields its raw key depends on, beside the partition: equal
+#: signatures give equal groups.
+_SIGNATURES: dict[Grouping, Callable[[Any], Any]] = {
+    Grouping.STATUS: lambda room: (
+        _typed(room.open),
+        _typed(room.on_hold),
+        _served_signature(room),
+        _metrics_signature(room),
+    ),
+    Grouping.SOURCE: _source_signature,
+    Grouping.DEPARTMENT: _department_signature,
+    Grouping.TAGS: _tags_signature,
+    Grouping.AGENT: lambda room: _served_signature(room),
+}
 
 
 def _fields(room: Any) -> dict[str, Any]:

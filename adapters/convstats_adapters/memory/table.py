@@ -271,17 +271,22 @@ class Fold:
 
 
 class Codes:
-    """Numbers for partitions (shared) and for each grouping's raw keys and groups."""
+    """Numbers for partitions (shared) and for each grouping's raw keys and groups.
 
-    def __init__(self) -> None:
+    ``groupings`` are those held, in :data:`GROUPINGS` order.
+    """
+
+    def __init__(self, groupings: Sequence[Grouping] = GROUPINGS) -> None:
         #: Partition by code, for ``Visibility.admits``.
         self.partitions: list[Partition] = []
         self._partition_codes: dict[Partition, int] = {}
-        #: One facet per grouping, in :data:`GROUPINGS` order.
-        self.facets: dict[Grouping, Facet] = {grouping: Facet(grouping) for grouping in GROUPINGS}
+        #: One facet per grouping held, in :data:`GROUPINGS` order.
+        self.facets: dict[Grouping, Facet] = {grouping: Facet(grouping) for grouping in groupings}
         self._readers = tuple(
-            (doc.raw_key_reader(grouping), self.facets[grouping]) for grouping in GROUPINGS
+            (doc.raw_key_reader(grouping), facet) for grouping, facet in self.facets.items()
         )
+        #: A room's groups when it never counts: VOID in every grouping held.
+        self.voids: tuple[int, ...] = (VOID,) * len(self.facets)
         #: Partition codes by the raw fields they are read from, when those are hashable.
         self._places: dict[tuple[Any, Any], int] = {}
         self._admitted: OrderedDict[tuple[Visibility, int], list[bool]] = OrderedDict()
@@ -298,7 +303,7 @@ class Codes:
         """A room document's creation time and groups (``NEVER`` and VOIDs when it never counts)."""
         ts = created_ms(room)
         if ts is None:
-            return NEVER, _VOIDS
+            return NEVER, self.voids
         place = self._place(room)
         return ts, tuple([facet.group_of(place, read(room)) for read, facet in self._readers])
 
@@ -337,16 +342,14 @@ class Codes:
         )
 
 
-_VOIDS: Final = (VOID,) * len(GROUPINGS)
-
-
 class RoomColumns:
     """Rooms gathered for a bulk build, in arrival order: id, creation time and groups.
 
     A string id is kept as its :func:`~convstats_adapters.memory.ids.fingerprint` (and, with
     ``keep_names``, by reference, to name a duplicate); any other key exactly, in
-    :attr:`others`. ``groups`` holds each room's group codes in :data:`GROUPINGS` order, one
-    room after the other (row ``r``'s group in grouping ``k`` at ``r * len(GROUPINGS) + k``).
+    :attr:`others`. ``groups`` holds each room's group codes in the order of the groupings
+    held (:attr:`Codes.facets`), one room after the other (row ``r``'s group in the ``k``-th
+    of ``n`` groupings at ``r * n + k``).
     """
 
     def __init__(self, *, keep_names: bool = False) -> None:
@@ -452,17 +455,29 @@ class FactTable:
     Every change goes through :meth:`load`, :meth:`put`, :meth:`remove` and
     :meth:`set_served_by`, which keep the base, its checkpoints (when ``indexed``) and the
     overlay consistent. Keys are what :func:`convstats_adapters.documents.id_key` makes.
+    ``groupings`` are the reports whose facts the table holds (by default all five).
+
+    :attr:`version` takes a new value whenever the base changes (a rebuild, or a place made
+    void), so that a counting strategy may keep what it derives from the base keyed by it.
     """
 
-    def __init__(self, *, indexed: bool) -> None:
+    def __init__(self, *, indexed: bool, groupings: Iterable[Grouping] = GROUPINGS) -> None:
         self.indexed = indexed
-        self.codes = Codes()
+        held = set(groupings)
+        #: The groupings held, in :data:`GROUPINGS` order.
+        self.groupings: tuple[Grouping, ...] = tuple(g for g in GROUPINGS if g in held)
+        if not self.groupings:
+            raise ValueError("a table must hold at least one grouping")
+        self.version = 0
+        self.codes = Codes(self.groupings)
         # -- the base, sorted by creation time
         self.base_ts = array("q")
         self.ids = IdIndex.empty()
         #: Base places whose room was removed or changed (their groups are now VOID).
         self.void: set[int] = set()
-        self.columns: dict[Grouping, Column] = {grouping: Column(indexed) for grouping in GROUPINGS}
+        self.columns: dict[Grouping, Column] = {
+            grouping: Column(indexed) for grouping in self.groupings
+        }
         # -- the overlay
         self.extra_ts = array("q")
         self.extra_slots: dict[Hashable, int] = {}
@@ -523,6 +538,7 @@ class FactTable:
             key = found.key if found.key is not UNNAMED else new.name(found.rows[1])
             raise DuplicateRooms(found.rows, key)
         self.base_ts, self.ids, facet_columns = built
+        self.version += 1
         for column, (base, checkpoints, block, width) in zip(
             self.columns.values(), facet_columns, strict=True
         ):
@@ -637,6 +653,7 @@ class FactTable:
 
     def _void(self, place: int) -> None:
         self.void.add(place)
+        self.version += 1
         for column in self.columns.values():
             group = column.base[place]
             if group == VOID:
