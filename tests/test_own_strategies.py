@@ -169,3 +169,18 @@ def test_both_loaders_load_the_groupings_asked_for(tmp_path: Path) -> None:
                 store = MemoryStore.from_path(tmp_path, groupings=[Grouping.AGENT])
         assert store.rooms.groupings == (Grouping.AGENT,)
         assert store.count_groups(Grouping.AGENT, DAY, EVERYTHING) == expected
+
+
+def test_rooms_of_the_same_tags_in_another_order_share_a_group() -> None:
+    """The order of string tags neither changes a report nor costs a group of its own."""
+    store = MemoryStore(
+        only_rooms(
+            room("r1", T0, tags=["a", "b"]),
+            room("r2", T0, tags=["b", "a"]),
+            room("r3", T0, tags=["b", "a", "b"]),
+        )
+    )
+    facet = store.rooms._table.codes.facets[Grouping.TAGS]
+    assert facet.groups == 3  # VOID, (a, b) and (a, b, b)
+    found = store.count_groups(Grouping.TAGS, DAY, EVERYTHING, TotalMode.ROCKETCHAT)
+    assert dict(zip(found.keys, found.values, strict=True)) == {"a": 3, "b": 4}

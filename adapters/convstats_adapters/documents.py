@@ -443,7 +443,14 @@ def _department_rows(key: Any, mode: TotalMode) -> Placement:
 
 
 def _tags_key(room: Document) -> Any:
-    return freeze(room["tags"]) if "tags" in room else ABSENT
+    if "tags" not in room:
+        return ABSENT
+    key = freeze(room["tags"])
+    # Neither reading depends on the order of the tags: an array of strings is read sorted,
+    # so that rooms of the same tags in another order are one group of the memory store.
+    if type(key) is tuple and all(type(item) is str for item in key):
+        return tuple(sorted(key))
+    return key
 
 
 def _tag_rows(key: Any, mode: TotalMode) -> Placement:
@@ -500,7 +507,8 @@ def raw_key(grouping: Grouping, room: Document) -> Any:
       :func:`field` ``source.type`` and ``source.alias``, each :func:`freeze`-d (``ABSENT``
       when missing);
     - department: the :func:`freeze`-d ``departmentId`` (``ABSENT`` when missing);
-    - tags: the :func:`freeze`-d ``tags`` (``ABSENT`` when missing);
+    - tags: the :func:`freeze`-d ``tags`` (``ABSENT`` when missing), an array of strings
+      sorted;
     - agent: :func:`served_agent`.
     """
     return _RAW_KEYS[grouping](room)

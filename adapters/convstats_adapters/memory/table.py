@@ -135,8 +135,6 @@ class Facet:
         self.group_raw = array("i", [0])
         # Keyed by one int rather than a pair: a tuple key costs 60 bytes more a group.
         self._group_codes: dict[int, int] = {_pair(NO_PARTITION, 0): VOID}
-        #: Groups by (partition code, raw key), for rooms read from documents.
-        self._by_key: dict[tuple[int, Any], int] = {}
         self._folds: dict[TotalMode, Fold] = {}
 
     @property
@@ -164,11 +162,8 @@ class Facet:
 
     def group_of(self, partition_code: int, key: Any) -> int:
         """The code of the group (partition, raw key), numbering what is new."""
-        pair = (partition_code, key)
-        code = self._by_key.get(pair)
-        if code is None:
-            code = self._by_key[pair] = self.group(partition_code, self.raw(key))
-        return code
+        # No cache of (partition, key) pairs: its tuples would cost more than the look-up.
+        return self.group(partition_code, self.raw(key))
 
     def fold(self, mode: TotalMode) -> Fold:
         """How this facet's groups become the rows of its report in ``mode``, up to date."""
@@ -187,7 +182,6 @@ class Facet:
             + sys.getsizeof(self.group_partition)
             + sys.getsizeof(self.group_raw)
             + sys.getsizeof(self._group_codes)
-            + sys.getsizeof(self._by_key)
             + sum(fold.nbytes() for fold in self._folds.values())
         )
 
