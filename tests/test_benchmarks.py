@@ -1,0 +1,106 @@
+"""The benchmark harness's own rules: wrong contenders are named, compare flags past noise.
+
+Nothing here is timed: the figures are the harness's business, run by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from benchmarks import compare, run
+from benchmarks.contenders import load_object
+
+from convstats_adapters.memory.counting import count_index
+from convstats_adapters.memory.table import Column, FactTable
+
+
+def off_by_one(table: FactTable, column: Column, window: Any, groups: int) -> Any:
+    """The index's counts, one room too many in the last group."""
+    found = count_index(table, column, window, groups)
+    found[groups - 1] += 1
+    return found
+
+
+def test_a_contender_that_answers_wrong_is_named_and_never_ranked(tmp_path: Path) -> None:
+    """A wrong strategy is reported with its first differing query; the right one is timed."""
+    code = run.main(
+        [
+            "--rooms", "2000", "--agents", "10", "--windows", "1y", "--scopes", "all",
+            "--reports", "agent,source", "--contenders", "auto", "--repeat", "3",
+            "--strategy", f"{__name__}:off_by_one", "--load", "none", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (written,) = tmp_path.glob("run-*.json")
+    document = json.loads(written.read_text())
+    (failure,) = document["failures"]
+    assert failure["contender"] == f"{__name__}:off_by_one"
+    assert failure["status"] == "wrong"
+    assert failure["query"].startswith("agent, 1y window, all")
+    timed = {(row["contender"], row["report"]) for row in document["measurements"]}
+    assert timed == {("auto", "agent"), ("auto", "source")}
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("benchmarks.examples.bisect", "package.module:name"),
+        ("benchmarks.nowhere:count", "cannot import"),
+        ("benchmarks.examples.bisect:nothing", "has no nothing"),
+        ("benchmarks.examples.bisect:NEVER", "not callable"),
+    ],
+)
+def test_a_contender_that_cannot_be_found_says_why(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_object(spec)
+
+
+def samples(median: float, spread: float = 0.05) -> list[float]:
+    return [median * (1 + spread * k / 4) for k in range(-4, 5)]
+
+
+def runs(**slower: float) -> dict[tuple[Any, ...], list[float]]:
+    found = {}
+    for contender in ("auto", "indexed", "numpy", "polars"):
+        for report in ("agent", "tags"):
+            key = (contender, report, 1_000_000, 200, "30d", "all")
+            found[key] = samples(1.0 * slower.get(contender, 1.0))
+    return found
+
+
+def test_compare_flags_a_slowdown_that_stands_out() -> None:
+    """One contender three times slower is a regression; the others are not flagged."""
+    drift, flagged = compare.compare(runs(), runs(indexed=3.0), threshold=1.5)
+    assert drift == pytest.approx(1.0)
+    assert {(verdict, key[0]) for verdict, key, *_ in flagged} == {("REGRESSION", "indexed")}
+
+
+def test_compare_divides_out_a_run_that_is_slower_as_a_whole() -> None:
+    """A machine twice as slow for every measurement is drift, not a regression of each."""
+    drift, flagged = compare.compare(runs(), runs(auto=2, indexed=2, numpy=2, polars=2), 1.5)
+    assert drift == pytest.approx(2.0)
+    assert flagged == []
+
+
+def test_compare_ignores_a_change_within_the_noise() -> None:
+    """Samples that overlap are not a change, however far the medians."""
+    before = {("auto", "agent", 1, 1, "1d", "all"): [1.0, 1.1, 5.0, 5.1]}
+    after = {("auto", "agent", 1, 1, "1d", "all"): [1.0, 5.0, 5.2, 9.0]}
+    assert compare.compare(before, after, 1.5)[1] == []
+
+
+def test_compare_exits_1_on_a_regression(tmp_path: Path, capsys: Any) -> None:
+    def document(found: dict[tuple[Any, ...], list[float]]) -> str:
+        rows = [
+            dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()
+        ]
+        return json.dumps({"measurements": rows})
+
+    (tmp_path / "a.json").write_text(document(runs()))
+    (tmp_path / "b.json").write_text(document(runs(numpy=4.0)))
+    assert compare.main([str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 0
+    assert compare.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
+    assert "| REGRESSION | numpy | agent |" in capsys.readouterr().out
