@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
+import operator
 import os
 import re
 import stat
@@ -41,6 +43,7 @@ from convstats.errors import DataFormatError, MissingDependency
 from convstats.model import Grouping, epoch_ms
 from convstats_adapters import documents as doc
 from convstats_adapters.files import (
+    MAX_DOCUMENT_BYTES,
     MAX_NESTING,
     ExportLines,
     content_lines,
@@ -101,21 +104,21 @@ class Rooms:
 
 
 def streamable_rooms(root: Path) -> Path | None:
-    """The rooms file of a ``mongoexport`` directory when :func:`read_export` can stream it.
+    """The rooms file of a ``mongoexport`` directory when :func:`read_rooms` can stream it.
 
-    That is a plain (not gzipped) regular ``rocketchat_room.json`` and no ``.json.gz`` beside
-    it; for anything else ``None``, and the reference loader reads, checks and explains.
+    That is a regular ``rocketchat_room.json`` or ``rocketchat_room.json.gz`` (plain or
+    gzip, JSON Lines or one array), alone; for anything else ``None``, and the reference
+    loader reads, checks and explains.
     """
-    path = root / f"{doc.ROOMS}.json"
+    files = export_files(root, doc.ROOMS)
+    if len(files) != 1:
+        return None
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode) or (root / f"{doc.ROOMS}.json.gz").exists():
+        if not stat.S_ISREG(os.stat(files[0]).st_mode):
             return None
-        with path.open("rb") as file:
-            if file.read(2) == b"\x1f\x8b":  # gzip, whatever the name says
-                return None
     except OSError:
         return None
-    return path
+    return files[0]
 
 
 def read_rooms(
@@ -126,8 +129,11 @@ def read_rooms(
 ) -> Rooms:
     """Read a ``mongoexport`` directory's rooms into a :class:`FactTable` of ``groupings``.
 
-    The rooms file must be one :func:`streamable_rooms` finds; it is JSON Lines (streamed) or
-    a JSON array (read by the reference loader). Raises
+    The rooms file must be one :func:`streamable_rooms` finds. JSON Lines and one JSON array,
+    plain or gzip, are streamed; an array the streaming reader cannot vouch for is read by
+    the reference loader, and so is any file, gzip or array, in which the streaming reader
+    finds an error, so that the error is the reference's (which reads a block at a time in
+    an order of its own). Raises
     :class:`~convstats.errors.DataFormatError` naming the file and, where known, the line;
     :class:`~convstats.errors.MissingDependency` without msgspec.
     """
@@ -142,10 +148,23 @@ def read_rooms(
     table = FactTable(indexed=indexed, groupings=groupings)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
-    with open_export(room_file) as stream:
-        streamed = reader.stream(stream)
+    try:
+        with open_export(room_file) as stream:
+            gzipped = not isinstance(stream, io.BufferedReader)
+            reader.stream(stream)
+    except DataFormatError:
+        if not (gzipped or reader.array):
+            raise  # the streaming reader's errors in a plain JSON Lines file are the reference's
+        streamed = False
+    except _NotStreamed:
+        streamed = False
+    else:
+        streamed = True
     if not streamed:
-        # A JSON array file: the reference reads it; its rooms go in as documents.
+        # The reference reads the file; its rooms go in as documents (or its error is raised).
+        table = FactTable(indexed=indexed, groupings=groupings)
+        columns = RoomColumns()
+        reader = _RoomReader(room_file, table, columns)
         for document in read_export_file(room_file, doc.ROOMS):
             key = reader.key_of(document)
             columns.add(key, *table.codes.facts(document))
@@ -301,51 +320,153 @@ def _stream(
     on_chunk: Callable[[list[Any], int], None],
     on_line: Callable[[Any, int], None],
     on_document: Callable[[dict[str, Any], int], None],
+    *,
+    lines: ExportLines,
 ) -> bool:
     """Feed a JSON Lines file's values to the handlers; ``False`` for a JSON array file.
 
     A chunk decodes at once when every line holds one value the structs take
     (``on_chunk(values, first line)``); otherwise each line is tried alone
     (``on_line(value, line)``) and, when the structs or the handler cannot take it, goes
-    through the reference (``on_document(document, line)``).
+    through the reference (``on_document(document, line)``). For a JSON array, the text
+    after the array's ``[`` is left in ``stream`` and :func:`_stream_array` reads on.
     """
     np = numpy_or_none()
     report = progress_callback()
-    refused = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
-    lines = ExportLines(path, stream, CHUNK_BYTES)
     for first, chunk in lines:
-        text = chunk.isascii() or _is_utf8(chunk)
-        values: list[Any] = []
-        ok, breaks = False, -1
-        if text:
-            with contextlib.suppress(*refused):
-                values = decoder.decode_lines(chunk)
-                ok, breaks = _one_value_a_line(np, chunk, len(values))
-                lines.counted(breaks)
-        try:
-            if not ok:
-                raise _Unreadable
-            on_chunk(values, first)
-        except _Unreadable:
-            for number, line in content_lines(chunk, first):
-                # Bad UTF-8 is named at its line, after every line before it.
-                decoded = line.decode("utf-8") if text else decode_line(path, line, line=number)
-                if not _beyond_structs(line, 0, len(line)):
-                    try:
-                        on_line(decoder.decode(line), number)
-                        continue
-                    except (*refused, _Unreadable):
-                        pass  # the reference reads it
-                document = parse_line(path, decoded, line=number)
-                if not isinstance(document, dict):
-                    raise DataFormatError(
-                        str(path), "a line must hold one JSON object", line=number
-                    ) from None
-                on_document(document, number)
+        breaks = _chunk_values(path, np, chunk, first, decoder, on_chunk, on_line, on_document)
+        if breaks >= 0:
+            lines.counted(breaks)
         if report is not None:
             breaks = chunk.count(b"\n") if breaks < 0 else breaks
             report(path.name.partition(".")[0], first + breaks - 1)
     return lines.array is None
+
+
+def _chunk_values(
+    path: Path,
+    np: ModuleType | None,
+    chunk: bytes,
+    first: int,
+    decoder: Any,
+    on_chunk: Callable[[list[Any], int], None],
+    on_line: Callable[[Any, int], None],
+    on_document: Callable[[dict[str, Any], int], None],
+) -> int:
+    """Give the values of ``chunk``, whole lines from line ``first``, to the handlers.
+
+    Returns the chunk's LFs when they were counted on the way, else -1.
+    """
+    refused = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
+    text = chunk.isascii() or _is_utf8(chunk)
+    values: list[Any] = []
+    ok, breaks = False, -1
+    if text:
+        with contextlib.suppress(*refused):
+            values = decoder.decode_lines(chunk)
+            ok, breaks = _one_value_a_line(np, chunk, len(values))
+    try:
+        if not ok:
+            raise _Unreadable
+        on_chunk(values, first)
+    except _Unreadable:
+        for number, line in content_lines(chunk, first):
+            # Bad UTF-8 is named at its line, after every line before it.
+            decoded = line.decode("utf-8") if text else decode_line(path, line, line=number)
+            if not _beyond_structs(line, 0, len(line)):
+                try:
+                    on_line(decoder.decode(line), number)
+                    continue
+                except (*refused, _Unreadable):
+                    pass  # the reference reads it
+            document = parse_line(path, decoded, line=number)
+            if not isinstance(document, dict):
+                raise DataFormatError(
+                    str(path), "a line must hold one JSON object", line=number
+                ) from None
+            on_document(document, number)
+    return breaks
+
+
+#: Where one element of a JSON array of documents may end and the next begin.
+_BETWEEN = re.compile(rb"}[ \t\n\r]*,[ \t\n\r]*{")
+#: Bytes of an array decoded at a time, at most, and how far back from a chunk's end a
+#: boundary between documents is looked for first.
+_ARRAY_CHUNK = 1 << 20
+_TAIL = 1 << 18
+
+
+def _last_between(text: bytes, end: int) -> re.Match[bytes] | None:
+    """The last boundary between two documents in ``text[:end]``, if any."""
+    found = None
+    for found in _BETWEEN.finditer(text, 0, end):  # noqa: B007
+        pass
+    return found
+
+
+class _NotStreamed(Exception):
+    """The array's text is not one the streaming reader can vouch for: the reference reads it."""
+
+
+def _stream_array(
+    path: Path,
+    stream: Any,
+    head: bytes,
+    decoder: Any,
+    on_chunk: Callable[[list[Any], int], None],
+    on_line: Callable[[Any, int], None],
+    on_document: Callable[[dict[str, Any], int], None],
+) -> None:
+    """Feed the documents of a JSON array (``--jsonArray``) to the handlers, a chunk at a time.
+
+    ``head`` is the text read from the line of the ``[`` on; ``stream`` holds the rest. A
+    chunk ends at a ``}`` followed by ``,`` and ``{``: msgspec splits the documents before it
+    (as ``msgspec.Raw``, which proves the boundary: a cut inside a string or a nested value
+    is not valid JSON), and they are read as the lines of a JSON Lines chunk. Raises
+    :class:`_NotStreamed` for anything else (a value that is no document, text after the
+    array, a document longer than the limit); line numbers are the documents' numbers.
+    """
+    np = numpy_or_none()
+    report = progress_callback()
+    splitter = msgspec.json.Decoder(list[msgspec.Raw])
+    pending = head.lstrip(b" \t\n\r")  # JSON's whitespace, as the reference reads it
+    if not pending.startswith(b"["):
+        raise _NotStreamed
+    size = min(CHUNK_BYTES, _ARRAY_CHUNK)
+    pending, ended, first, wanted = pending[1:], False, 1, size
+    while True:
+        while not ended and len(pending) < wanted:
+            block = stream.read(size)
+            ended = not block
+            pending += block
+        if ended:
+            piece, pending = b"[" + pending, b""  # its "]" and what follows are checked
+        else:
+            # mongoexport writes "},{"; other whitespace between documents is looked for after.
+            end = min(len(pending), wanted)
+            at = pending.rfind(b"},{", max(0, end - _TAIL), end)
+            cut = _BETWEEN.match(pending, at) if at >= 0 else _last_between(pending, end)
+            if cut is None:  # a document longer than the chunk: read on
+                if len(pending) > size + MAX_DOCUMENT_BYTES:
+                    raise _NotStreamed
+                wanted = len(pending) + size
+                continue
+            piece, pending = b"[" + pending[: cut.start() + 1] + b"]", pending[cut.end() - 1 :]
+            wanted = size
+        try:
+            documents = splitter.decode(piece)
+        except msgspec.DecodeError:
+            raise _NotStreamed from None
+        text = b"\n".join(documents)
+        if b"\n" in piece:  # whitespace between tokens (a string holds no raw LF)
+            text = b"\n".join(bytes(document).replace(b"\n", b" ") for document in documents)
+        if documents:
+            _chunk_values(path, np, text, first, decoder, on_chunk, on_line, on_document)
+        first += len(documents)
+        if report is not None:
+            report(path.name.partition(".")[0], first - 1)
+        if ended:
+            return
 
 
 # -- rooms ----------------------------------------------------------------------------------
@@ -359,6 +480,8 @@ class _RoomReader:
         self.codes = table.codes
         self.np = numpy_or_none()
         self.anonymous = 0
+        #: Whether the file is one JSON array.
+        self.array = False
         # What a room's decoded fields give, by its decoded fields: its partition code (or
         # None when it never counts), then its group in each grouping. A few thousand
         # entries: rooms repeat the same few values.
@@ -369,8 +492,14 @@ class _RoomReader:
         self._voids = table.codes.voids
         self.decoder = msgspec.json.Decoder(_Room)
 
-    def stream(self, stream: Any) -> bool:
-        return _stream(self.path, stream, self.decoder, self._chunk, self._line, self._document)
+    def stream(self, stream: Any) -> None:
+        """Read JSON Lines or a JSON array; raises _NotStreamed for an array it cannot take."""
+        handlers = (self.decoder, self._chunk, self._line, self._document)
+        lines = ExportLines(self.path, stream, CHUNK_BYTES)
+        if not _stream(self.path, stream, *handlers, lines=lines):
+            assert lines.array is not None
+            self.array = True
+            _stream_array(self.path, stream, lines.array[1], *handlers)
 
     def key_of(self, document: dict[str, Any]) -> Hashable:
         if "_id" not in document:
@@ -402,18 +531,23 @@ class _RoomReader:
         Usual: a string ``_id``, a ``$date`` string ``ts`` and fields of hashable values. A
         null ``ts`` raises AttributeError, an unhashable value TypeError.
         """
-        keys = [room.id for room in rooms]
+        keys = list(map(_ID, rooms))
         if set(map(type, keys)) != {str}:
             raise _Unreadable
-        texts = [room.ts.value for room in rooms]
-        places = [self._place(room) for room in rooms]
-        groups = [
-            [
-                VOID if place is None else self._group(at, place, room)
-                for place, room in zip(places, rooms, strict=True)
-            ]
-            for at in range(len(self.groupings))
-        ]
+        texts = list(map(_DATE_TEXT, rooms))
+        places = list(map(self._place, rooms))
+        groups: list[list[int]] = []
+        for at, (signature, cache) in enumerate(zip(self._signatures, self._groups, strict=True)):
+            # Looked up a chunk at a time; only a room of a new group, or of no group, is
+            # looked at alone.
+            look_up: Callable[[Any], Any] = cache.get
+            codes: list[Any] = list(map(look_up, zip(places, map(signature, rooms), strict=True)))
+            if None in codes:
+                for row, code in enumerate(codes):
+                    if code is None:
+                        place = places[row]
+                        codes[row] = VOID if place is None else self._group(at, place, rooms[row])
+            groups.append(codes)
         stamps = self._dates(texts, lines)
         if None in places:  # not livechat rooms: their dates are read, and never count
             for at, place in enumerate(places):
@@ -562,6 +696,8 @@ class _RoomReader:
 
 
 _UNSEEN = -2  # no partition code
+_ID = operator.attrgetter("id")
+_DATE_TEXT = operator.attrgetter("ts.value")
 
 
 def _typed(value: Any) -> Any:
@@ -580,7 +716,13 @@ def _served_signature(room: Any) -> Any:
 
 def _metrics_signature(room: Any) -> Any:
     metrics = room.metrics
-    return _typed(metrics.chat_duration) if metrics.__class__ is _Metrics else metrics
+    if metrics.__class__ is not _Metrics:
+        return metrics
+    duration = metrics.chat_duration
+    if duration.__class__ is int or duration.__class__ is float:
+        # Only whether it is zero counts (documents.truthy), and durations are all different.
+        return (duration.__class__, duration != 0)
+    return _typed(duration)
 
 
 def _source_signature(room: Any) -> Any:
