@@ -754,3 +754,18 @@ def test_errors_in_several_files_come_in_the_same_order(
         else:
             (tmp_path / name).write_bytes(content)
     assert same_outcome(tmp_path)[0] == "error"
+
+
+def test_a_large_load_without_msgspec_says_which_extra_is_faster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the extra 'fast', a large rooms file warns once that it makes loading faster."""
+    write_rooms(tmp_path, GOOD, "\n")
+    with reference_loader():
+        monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 1)
+        with pytest.warns(loader.FastLoaderHint, match=r"convstats\[fast\]' loads them about"):
+            assert MemoryStore.from_path(tmp_path).room_count == 3
+        monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 10_000)
+        MemoryStore.from_path(tmp_path)  # a small file: no warning (warnings are errors here)
+    monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 1)
+    MemoryStore.from_path(tmp_path)  # with msgspec: none

@@ -80,7 +80,10 @@ REPORT_COLLECTIONS: Final = (
 )
 
 #: Called with a collection's name and how many of its documents have been read so far.
-ProgressCallback = Callable[[str, int], None]
+#: Readers that know more say it in keywords: ``read`` and ``total``, the bytes of the file
+#: read so far and its size; ``step``, what is being done once the file has been read
+#: (``"building"``: its rooms into the store). A callback takes ``**progress`` for them.
+ProgressCallback = Callable[..., None]
 
 _SUFFIXES: Final = (".json", ".json.gz")
 _GZIP_MAGIC: Final = b"\x1f\x8b"

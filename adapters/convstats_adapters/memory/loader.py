@@ -30,6 +30,7 @@ import os
 import re
 import stat
 import sys
+import warnings
 from array import array
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
@@ -70,9 +71,12 @@ from convstats_adapters.memory.table import (
 
 __all__ = [
     "CHUNK_BYTES",
+    "LARGE_LOAD_BYTES",
+    "FastLoaderHint",
     "Rooms",
     "duplicate_room_error",
     "fast_loader_available",
+    "hint_fast_loader",
     "read_rooms",
     "streamable_rooms",
 ]
@@ -89,6 +93,41 @@ except ImportError:  # the extra "fast" is not installed
 def fast_loader_available() -> bool:
     """Whether msgspec (extra ``fast``) is installed, so that :func:`read_rooms` can run."""
     return msgspec is not None
+
+
+#: A rooms file at least this large, loaded without msgspec, is said to be slow.
+LARGE_LOAD_BYTES = 64 << 20
+#: How many times faster the fast loader read a million rooms than the reference, measured
+#: (benchmarks/README.md): said in the hint.
+FAST_LOADER_GAIN = 5
+
+
+class FastLoaderHint(UserWarning):
+    """A large load is about to run without the extra that makes it several times faster."""
+
+
+def hint_fast_loader(root: Path) -> None:
+    """Warn, before a large load without msgspec, which extra makes it faster and by how much.
+
+    A :class:`FastLoaderHint` (shown once per process by Python's default warning filter;
+    the command line prints it as one line on stderr), for a rooms file of at least
+    :data:`LARGE_LOAD_BYTES`; nothing otherwise.
+    """
+    if fast_loader_available():
+        return
+    files = export_files(root, doc.ROOMS) if root.is_dir() else [root]
+    try:
+        size = sum(os.stat(path).st_size for path in files)
+    except OSError:
+        return
+    if size >= LARGE_LOAD_BYTES:
+        warnings.warn(
+            f"loading {size / 2**20:,.0f} MiB of rooms with the standard library's JSON "
+            f"reader; pip install 'convstats[fast]' loads them about {FAST_LOADER_GAIN} times "
+            "faster",
+            FastLoaderHint,
+            stacklevel=3,
+        )
 
 
 @attrs.frozen
@@ -168,8 +207,15 @@ def read_rooms(
         for document in read_export_file(room_file, doc.ROOMS):
             key = reader.key_of(document)
             columns.add(key, *table.codes.facts(document))
+    report = progress_callback()
+    name, rooms = _name(room_file), len(columns)
+
+    def on_step(step: str) -> None:
+        if report is not None:
+            report(name, rooms, step=f"building the store: {step}")
+
     try:
-        table.load_columns(columns)
+        table.load_columns(columns, on_step)
     except DuplicateRooms as error:
         raise duplicate_room_error(root, error) from None
     return Rooms(table, reader.anonymous)
@@ -339,7 +385,7 @@ def _stream(
             lines.counted(breaks)
         if report is not None:
             breaks = chunk.count(b"\n") if breaks < 0 else breaks
-            report(path.name.partition(".")[0], first + breaks - 1)
+            report(_name(path), first + breaks - 1, **_position(path, stream))
     return lines.array is None
 
 
@@ -386,6 +432,19 @@ def _chunk_values(
                 ) from None
             on_document(document, number)
     return breaks
+
+
+def _name(path: Path) -> str:
+    return path.name.partition(".")[0]
+
+
+def _position(path: Path, stream: Any) -> dict[str, int]:
+    """How far into the file on disk ``stream`` has read (``read``), of ``total`` bytes."""
+    raw = getattr(stream, "fileobj", stream)  # a GzipFile reads from its fileobj
+    try:
+        return {"read": raw.tell(), "total": os.fstat(raw.fileno()).st_size}
+    except (OSError, AttributeError, ValueError):
+        return {}
 
 
 #: Where one element of a JSON array of documents may end and the next begin.
@@ -464,7 +523,7 @@ def _stream_array(
             _chunk_values(path, np, text, first, decoder, on_chunk, on_line, on_document)
         first += len(documents)
         if report is not None:
-            report(path.name.partition(".")[0], first - 1)
+            report(_name(path), first - 1, **_position(path, stream))
         if ended:
             return
 

@@ -120,10 +120,13 @@ class MemoryRooms:
     ) -> MemoryRooms:
         """The rooms of a JSON file or a ``mongoexport`` directory; nothing else is read.
 
-        With msgspec installed (extra ``fast``) a directory's plain ``rocketchat_room.json``
-        is streamed by :func:`convstats_adapters.memory.loader.read_rooms`: the same rooms,
-        or the same error, a few megabytes of text at a time; anything else is read by
-        :func:`convstats_adapters.files.load_collections`. Raises
+        With msgspec installed (extra ``fast``) a directory's ``rocketchat_room.json`` or
+        ``.json.gz`` (JSON Lines or one array) is streamed by
+        :func:`convstats_adapters.memory.loader.read_rooms`: the same rooms, or the same
+        error, a few megabytes of text at a time; anything else is read by
+        :func:`convstats_adapters.files.load_collections`, and a large load without msgspec
+        first warns which extra makes it faster
+        (:class:`~convstats_adapters.memory.loader.FastLoaderHint`). Raises
         :class:`~convstats.errors.DataFormatError` naming the path for unreadable files and
         for two rooms with one ``_id`` (from a directory, its rooms file and the line of the
         second).
@@ -133,6 +136,7 @@ class MemoryRooms:
             # Rooms stream straight into the table; no document is held for them.
             read = loader.read_rooms(path, indexed=chosen.indexed, groupings=groupings)
             return cls.from_table(read.table, strategy=chosen, anonymous=read.anonymous)
+        loader.hint_fast_loader(Path(path))
         rooms = load_collections(path, collections=(doc.ROOMS,)).get(doc.ROOMS, [])
         try:
             return cls(rooms, strategy=chosen, groupings=groupings)

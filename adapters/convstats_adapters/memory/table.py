@@ -27,7 +27,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import pairwise
 from types import ModuleType
 from typing import Any, Final
@@ -503,15 +503,21 @@ class FactTable:
             add(key, ts, groups)
         self.load_columns(columns)
 
-    def load_columns(self, columns: RoomColumns) -> None:
-        """Add the rooms of ``columns`` (coded by :attr:`codes`) and rebuild the base."""
-        self._rebuild(columns)
+    def load_columns(
+        self, columns: RoomColumns, on_step: Callable[[str], None] | None = None
+    ) -> None:
+        """Add the rooms of ``columns`` (coded by :attr:`codes`) and rebuild the base.
+
+        ``on_step`` is told what the build does as it goes (``"sorting by time"``, …), so
+        that a long build can be shown moving.
+        """
+        self._rebuild(columns, on_step)
 
     def compact(self) -> None:
         """Fold the overlay and the void places into a new base."""
         self._rebuild(RoomColumns())
 
-    def _rebuild(self, new: RoomColumns) -> None:
+    def _rebuild(self, new: RoomColumns, on_step: Callable[[str], None] | None = None) -> None:
         repeats: list[DuplicateRooms] = [] if new.duplicate is None else [new.duplicate]
         if not self.base_ts and not self.extra_slots:
             # The initial build: nothing held to merge with, and no copy of the columns.
@@ -522,7 +528,7 @@ class FactTable:
             repeats += merged.extend(new, held)
         widths = [facet.groups for facet in self.codes.facets.values()]
         try:
-            built = _build(merged, widths, self.indexed, bool(repeats))
+            built = _build(merged, widths, self.indexed, bool(repeats), on_step or _quiet)
         except DuplicateRooms as error:
             first, second = error.rows
             repeats.append(DuplicateRooms((max(first - held, -1), second - held)))
@@ -734,8 +740,16 @@ def _typecode(groups: int) -> str:
     return "H" if groups <= 0x10000 else "i"
 
 
+def _quiet(step: str) -> None:
+    pass
+
+
 def _build(
-    columns: RoomColumns, widths: Sequence[int], indexed: bool, checking: bool = False
+    columns: RoomColumns,
+    widths: Sequence[int],
+    indexed: bool,
+    checking: bool = False,
+    on_step: Callable[[str], None] = _quiet,
 ) -> _Built:
     """Sort ``columns`` by time into a base: times, id index, and each grouping's column.
 
@@ -744,8 +758,8 @@ def _build(
     """
     np = numpy_or_none()
     if np is None:
-        return _build_python(columns, widths, indexed and not checking)
-    return _build_numpy(np, columns, widths, indexed and not checking)
+        return _build_python(columns, widths, indexed and not checking, on_step)
+    return _build_numpy(np, columns, widths, indexed and not checking, on_step)
 
 
 def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
@@ -757,7 +771,11 @@ def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
 
 
 def _build_numpy(
-    np: ModuleType, columns: RoomColumns, widths: Sequence[int], indexed: bool
+    np: ModuleType,
+    columns: RoomColumns,
+    widths: Sequence[int],
+    indexed: bool,
+    on_step: Callable[[str], None],
 ) -> _Built:
     size = len(columns)
     if not size:
@@ -771,6 +789,7 @@ def _build_numpy(
             for width in widths
         ]
         return array("q"), IdIndex.empty(), empty
+    on_step("sorting by time")
     ts = np.frombuffer(columns.ts, dtype=np.int64)
     order = np.argsort(ts, kind="stable")
     base_ts = _machine(np, ts[order], "q")
@@ -782,6 +801,7 @@ def _build_numpy(
         strings[list(columns.others.values())] = False
     rows = np.flatnonzero(strings).astype(np.int32)
     del strings
+    on_step("indexing the ids")
     first = np.frombuffer(columns.first, dtype=np.int64)[rows]
     by_first = np.argsort(first, kind="stable")
     first, rows = first[by_first], rows[by_first]
@@ -809,6 +829,7 @@ def _build_numpy(
     built = []
     every = np.frombuffer(columns.groups, dtype=np.int32).reshape(size, len(widths))
     for at, width in enumerate(widths):
+        on_step(f"grouping {at + 1} of {len(widths)}")
         code = _typecode(width)
         sorted_groups = every[order, at].astype(_NUMPY_TYPES[code])
         block = _block_for(width)
@@ -825,7 +846,10 @@ def _build_numpy(
     return base_ts, ids, built
 
 
-def _build_python(columns: RoomColumns, widths: Sequence[int], indexed: bool) -> _Built:
+def _build_python(
+    columns: RoomColumns, widths: Sequence[int], indexed: bool, on_step: Callable[[str], None]
+) -> _Built:
+    on_step("sorting by time")
     ts = columns.ts
     order = sorted(range(len(ts)), key=ts.__getitem__)
     base_ts = array("q", [ts[row] for row in order])
