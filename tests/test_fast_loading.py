@@ -245,6 +245,9 @@ def test_typical_rooms_stream_to_the_reference_facts(
     same_reading(directory)
     with small_chunks():
         same_reading(directory)
+    if form == "gzip":  # one form of each example: a pool of workers takes a while to start
+        with in_parallel():
+            same_reading(directory)
 
 
 @st.composite
@@ -343,6 +346,8 @@ def test_rooms_read_as_the_reference_reads_them(tmp_path_factory: Any, lines: An
     write_rooms(directory, lines, ending)
     same_reading(directory)
     with small_chunks():
+        same_reading(directory)
+    with in_parallel():
         same_reading(directory)
     with without_numpy(), small_chunks():
         same_reading(directory)
@@ -598,13 +603,31 @@ HOSTILE: dict[str, bytes] = {
 }
 
 
+@contextmanager
+def in_parallel() -> Iterator[None]:
+    """Worker processes for any file, and chunks of a few lines, so that several meet."""
+    saved = loader.PARALLEL_BYTES
+    loader.PARALLEL_BYTES = 0
+    try:
+        with small_chunks():
+            yield
+    finally:
+        loader.PARALLEL_BYTES = saved
+
+
 @pytest.mark.parametrize("content", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_room_files_load_the_same_through_both_loaders(
     tmp_path: Path, content: bytes
 ) -> None:
-    """Any room file gives the same rooms, or the same error at the same line, either way."""
+    """Any room file gives the same rooms, or the same error at the same line, either way.
+
+    Also when the chunks are decoded by worker processes.
+    """
     (tmp_path / "rocketchat_room.json").write_bytes(content)
-    same_outcome(tmp_path)
+    expected = same_outcome(tmp_path)
+    with in_parallel():
+        if loader.workers_for(tmp_path / "rocketchat_room.json"):  # where the system forks
+            assert loaded(tmp_path) == expected
 
 
 @pytest.mark.parametrize("content", HOSTILE.values(), ids=HOSTILE.keys())

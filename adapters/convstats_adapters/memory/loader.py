@@ -22,17 +22,20 @@ valid Extended JSON, so a ``{"$date": "yesterday"}`` in ``_updatedAt`` is no err
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import io
+import multiprocessing
 import operator
 import os
 import re
 import stat
 import sys
+import threading
 import warnings
 from array import array
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -187,10 +190,14 @@ def read_rooms(
     table = FactTable(indexed=indexed, groupings=groupings)
     columns = RoomColumns()
     reader = _RoomReader(room_file, table, columns)
+    workers = workers_for(room_file)
     try:
         with open_export(room_file) as stream:
             gzipped = not isinstance(stream, io.BufferedReader)
-            reader.stream(stream)
+            if workers:
+                reader.stream_parallel(stream, workers)
+            else:
+                reader.stream(stream)
     except DataFormatError:
         if not (gzipped or reader.array):
             raise  # the streaming reader's errors in a plain JSON Lines file are the reference's
@@ -478,15 +485,27 @@ def _stream_array(
 ) -> None:
     """Feed the documents of a JSON array (``--jsonArray``) to the handlers, a chunk at a time.
 
-    ``head`` is the text read from the line of the ``[`` on; ``stream`` holds the rest. A
-    chunk ends at a ``}`` followed by ``,`` and ``{``: msgspec splits the documents before it
-    (as ``msgspec.Raw``, which proves the boundary: a cut inside a string or a nested value
-    is not valid JSON), and they are read as the lines of a JSON Lines chunk. Raises
-    :class:`_NotStreamed` for anything else (a value that is no document, text after the
-    array, a document longer than the limit); line numbers are the documents' numbers.
+    ``head`` is the text read from the line of the ``[`` on; ``stream`` holds the rest. The
+    documents come from :func:`_array_texts`, as the lines of a JSON Lines chunk, whose
+    numbers are the documents' (from 1). Raises :class:`_NotStreamed` as it does.
     """
     np = numpy_or_none()
     report = progress_callback()
+    for first, text, count in _array_texts(stream, head):
+        _chunk_values(path, np, text, first, decoder, on_chunk, on_line, on_document)
+        if report is not None:
+            report(_name(path), first + count - 1, **_position(path, stream))
+
+
+def _array_texts(stream: Any, head: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """The documents of a JSON array, a chunk at a time, as lines: ``(first, text, count)``.
+
+    A chunk ends at a ``}`` followed by ``,`` and ``{``: msgspec splits the documents before
+    it (as ``msgspec.Raw``, which proves the boundary: a cut inside a string or a nested
+    value is not valid JSON), and they are joined by LFs. Raises :class:`_NotStreamed` for
+    anything else: a value that is no document, text after the array, a document longer
+    than the limit.
+    """
     splitter = msgspec.json.Decoder(list[msgspec.Raw])
     pending = head.lstrip(b" \t\n\r")  # JSON's whitespace, as the reference reads it
     if not pending.startswith(b"["):
@@ -520,12 +539,165 @@ def _stream_array(
         if b"\n" in piece:  # whitespace between tokens (a string holds no raw LF)
             text = b"\n".join(bytes(document).replace(b"\n", b" ") for document in documents)
         if documents:
-            _chunk_values(path, np, text, first, decoder, on_chunk, on_line, on_document)
+            yield first, text, len(documents)
         first += len(documents)
-        if report is not None:
-            report(_name(path), first - 1, **_position(path, stream))
         if ended:
             return
+
+
+# -- in parallel ---------------------------------------------------------------------------
+
+#: A rooms file at least this large is decoded by worker processes, when the system forks.
+PARALLEL_BYTES = 32 << 20
+#: Chunks sent to the workers and not yet taken back, a worker.
+_IN_FLIGHT = 2
+
+
+def workers_for(path: Path) -> int:
+    """How many processes decode ``path``: one a core for a large file, else none.
+
+    Workers are forked (they share the parent's hash seed, which the ids' fingerprints
+    need), so only where the system forks, and only from a process without other threads.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        large = os.stat(path).st_size >= PARALLEL_BYTES
+    except OSError:
+        return 0
+    return min(cores or 1, 8) if large and (cores or 1) > 1 else 0
+
+
+def _no_id_key(number: int) -> Hashable:
+    return ("<no _id>", number)
+
+
+class _Anonymous(tuple[int]):
+    """The key a worker gives a room without ``_id``: the parent numbers it in file order."""
+
+
+_worker: _RoomReader | None = None
+
+
+def _start_worker(path: Path, groupings: tuple[Grouping, ...]) -> None:
+    global _worker
+    table = FactTable(indexed=False, groupings=groupings)
+    _worker = _RoomReader(path, table, RoomColumns())
+    _worker.anonymous_key = lambda n: _Anonymous((n,))
+
+
+def _decode_in_worker(first: int, text: bytes) -> Any:
+    """One chunk of lines in a worker: its rooms as columns, with the groups it numbered.
+
+    Returns ``("error", message, line)`` for a data error, for the parent to raise in turn.
+    """
+    reader = _worker
+    assert reader is not None
+    try:
+        _chunk_values(
+            reader.path, reader.np, text, first, reader.decoder,
+            reader._chunk, reader._line, reader._document,
+        )  # fmt: skip
+    except DataFormatError as error:
+        shown = (
+            f"{error.path}, line {error.line}: " if error.line is not None else f"{error.path}: "
+        )
+        return ("error", str(error)[len(shown) :], error.line)
+    columns, reader.columns = reader.columns, RoomColumns()
+    new_groups = []
+    codes = reader.codes
+    for grouping, sent in zip(reader.groupings, reader.sent, strict=True):
+        facet = codes.facets[grouping]
+        new_groups.append(
+            [
+                (
+                    codes.partitions[facet.group_partition[group]],
+                    facet.raw_keys[facet.group_raw[group]],
+                )
+                for group in range(sent, facet.groups)
+            ]
+        )
+    reader.sent = [codes.facets[grouping].groups for grouping in reader.groupings]
+    return (
+        os.getpid(),
+        columns.first.tobytes(),
+        columns.second.tobytes(),
+        columns.ts.tobytes(),
+        columns.groups.tobytes(),
+        sorted(columns.others.items(), key=lambda item: item[1]),
+        None if columns.duplicate is None else (columns.duplicate.rows, columns.duplicate.key),
+        new_groups,
+    )
+
+
+class _Merger:
+    """The parent's side: chunks sent in order, their columns taken back in the same order."""
+
+    def __init__(self, reader: _RoomReader, pool: Any, workers: int, stream: Any) -> None:
+        self.reader, self.pool, self.stream = reader, pool, stream
+        self.limit = workers * _IN_FLIGHT
+        self.pending: collections.deque[Any] = collections.deque()
+        #: Per worker process, per grouping, its group codes as the parent's.
+        self.codes: dict[int, list[array[int]]] = {}
+        self.report = progress_callback()
+
+    def send(self, first: int, text: bytes) -> None:
+        self.pending.append(self.pool.apply_async(_decode_in_worker, (first, text)))
+        while len(self.pending) > self.limit:
+            self._take()
+
+    def drain(self) -> None:
+        while self.pending:
+            self._take()
+
+    def _take(self) -> None:
+        result = self.pending.popleft().get()
+        reader = self.reader
+        if result[0] == "error":
+            _, message, line = result
+            raise DataFormatError(str(reader.path), message, line=line)
+        pid, first, second, ts, groups, others, duplicate, new_groups = result
+        codes = reader.codes
+        mapping = self.codes.setdefault(pid, [array("i", [VOID]) for _ in reader.groupings])
+        for grouping, known, found in zip(reader.groupings, mapping, new_groups, strict=True):
+            facet = codes.facets[grouping]
+            for partition, raw in found:
+                known.append(facet.group(codes.partition(partition), facet.raw(raw)))
+        columns = reader.columns
+        offset = len(columns)
+        local = array("i")
+        local.frombytes(groups)
+        columns.groups.extend(_remap(reader.np, local, mapping))
+        columns.first.frombytes(first)
+        columns.second.frombytes(second)
+        columns.ts.frombytes(ts)
+        if duplicate is not None and columns.duplicate is None:
+            (one, two), key = duplicate
+            columns.duplicate = DuplicateRooms((one + offset, two + offset), key)
+        for key, row in others:
+            if isinstance(key, _Anonymous):
+                key = reader.key_of({})
+            if key in columns.others:
+                if columns.duplicate is None:
+                    columns.duplicate = DuplicateRooms((columns.others[key], offset + row), key)
+            else:
+                columns.others[key] = offset + row
+        if self.report is not None:
+            self.report(_name(reader.path), len(columns), **_position(reader.path, self.stream))
+
+
+def _remap(np: ModuleType | None, local: array[int], mapping: list[array[int]]) -> array[int]:
+    """Group codes laid out a room after another, each grouping's mapped to the parent's."""
+    width = len(mapping)
+    if np is None:
+        return array("i", (mapping[at % width][code] for at, code in enumerate(local)))
+    values = np.frombuffer(local, dtype=np.int32).reshape(-1, width).copy()
+    for at, known in enumerate(mapping):
+        values[:, at] = np.frombuffer(known, dtype=np.int32)[values[:, at]]
+    out = array("i")
+    out.frombytes(values.tobytes())
+    return out
 
 
 # -- rooms ----------------------------------------------------------------------------------
@@ -539,6 +711,10 @@ class _RoomReader:
         self.codes = table.codes
         self.np = numpy_or_none()
         self.anonymous = 0
+        #: The key of the ``n``-th room without ``_id``.
+        self.anonymous_key: Callable[[int], Hashable] = _no_id_key
+        #: Per grouping, the groups a worker has told its parent of (VOID goes without saying).
+        self.sent = [1] * len(table.groupings)
         #: Whether the file is one JSON array.
         self.array = False
         # What a room's decoded fields give, by its decoded fields: its partition code (or
@@ -563,8 +739,34 @@ class _RoomReader:
     def key_of(self, document: dict[str, Any]) -> Hashable:
         if "_id" not in document:
             self.anonymous += 1
-            return ("<no _id>", self.anonymous - 1)
+            return self.anonymous_key(self.anonymous - 1)
         return doc.id_key(document["_id"])
+
+    def stream_parallel(self, stream: Any, workers: int) -> None:
+        """:meth:`stream`, with the chunks decoded by ``workers`` forked processes."""
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, _start_worker, (self.path, self.groupings)) as pool:
+            merger = _Merger(self, pool, workers, stream)
+            chunks = self._chunks(stream)
+            while True:
+                try:
+                    first, chunk = next(chunks)
+                except StopIteration:
+                    break
+                except (DataFormatError, _NotStreamed):
+                    merger.drain()  # what the chunks before say comes first
+                    raise
+                merger.send(first, chunk)  # raises the error of the earliest chunk sent
+            merger.drain()
+
+    def _chunks(self, stream: Any) -> Iterator[tuple[int, bytes]]:
+        """The file's chunks of whole lines (of documents, for an array), with their first."""
+        lines = ExportLines(self.path, stream, CHUNK_BYTES)
+        yield from lines
+        if lines.array is not None:
+            self.array = True
+            for first, text, _ in _array_texts(stream, lines.array[1]):
+                yield first, text
 
     def _document(self, document: dict[str, Any], line: int) -> None:
         self.columns.add(self.key_of(document), *self.codes.facts(document))
