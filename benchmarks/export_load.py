@@ -6,8 +6,11 @@ bytes it holds a room (``footprint_b``; with ``--trace``, ``held_b``: tracemallo
 during the load and still held). The rooms file is ``rocketchat_room.json`` (JSON Lines or
 one array) or ``rocketchat_room.json.gz``. KIND is
 
-- ``convstats``: ``MemoryStore.from_path`` (the fast loader when msgspec is installed), of
-  every report's groupings or (``--groupings agent``) of by-agent's alone;
+- ``convstats``: ``MemoryStore.from_path`` (the fast loader when msgspec is installed, its
+  chunks decoded by a worker process a core), of every report's groupings or
+  (``--groupings agent``) of by-agent's alone; its peak RSS is the parent's plus each
+  worker's (the largest worker's, times the workers);
+- ``convstats-serial``: the same in one process;
 - ``reference``: ``MemoryStore.from_path`` through ``files.load_collections``;
 - ``duckdb``: ``read_json`` of the rooms file, the eleven fields the five reports read
   (given as ``columns=``, so nothing else is parsed into values), then the count;
@@ -125,7 +128,8 @@ def peak_rss_mib() -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load")
     parser.add_argument(
-        "kind", choices=("convstats", "reference", "duckdb", "duckdb-table", "polars")
+        "kind",
+        choices=("convstats", "convstats-serial", "reference", "duckdb", "duckdb-table", "polars"),
     )
     parser.add_argument("path", type=Path)
     parser.add_argument("--trace", action="store_true")
@@ -135,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rooms = rooms_file(args.path)
     result: dict[str, Any] = {"kind": args.kind}
-    if args.kind in ("convstats", "reference"):
+    workers = 0
+    if args.kind in ("convstats", "convstats-serial", "reference"):
         from convstats import Grouping
         from convstats_adapters.memory import MemoryStore, loader
 
         if args.kind == "reference":
             loader.msgspec = None  # type: ignore[assignment]
+        if args.kind == "convstats-serial":
+            loader.PARALLEL_BYTES = 2**62
+        workers = loader.workers_for(rooms) if loader.fast_loader_available() else 0
         # numpy is imported now, so that its modules are not counted as the store's.
         with contextlib.suppress(ImportError):
             import numpy  # noqa: F401
@@ -166,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             count = _duckdb(rooms, table=args.kind == "duckdb-table")
         result["seconds"] = time.perf_counter() - began
         result["rooms"] = count
-    result["peak_rss_mib"] = peak_rss_mib()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["workers"] = workers
+    result["peak_rss_mib"] = peak_rss_mib() + (workers * children if workers else 0)
     result["bytes"] = os.path.getsize(rooms)
     print(json.dumps(result))
     return 0
