@@ -104,3 +104,28 @@ def test_compare_exits_1_on_a_regression(tmp_path: Path, capsys: Any) -> None:
     assert compare.main([str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 0
     assert compare.main([str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
     assert "| REGRESSION | numpy | agent |" in capsys.readouterr().out
+
+
+def loaded_store(workspace: Any) -> Any:
+    """A store of the user's: here the memory store, loaded from the workspace's export."""
+    from convstats_adapters.memory import MemoryStore
+
+    return MemoryStore.from_path(workspace.export_dir, strategy="scan")
+
+
+def test_a_store_of_the_users_is_built_from_the_workspace_and_raced(tmp_path: Path) -> None:
+    """--store package.module:factory is built from the generated workspace, checked, timed."""
+    code = run.main(
+        [
+            "--rooms", "2000", "--agents", "10", "--windows", "30d", "--scopes", "monitor",
+            "--contenders", "numpy", "--repeat", "3", "--store", f"{__name__}:loaded_store",
+            "--load", "none", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (written,) = tmp_path.glob("run-*.json")
+    document = json.loads(written.read_text())
+    assert document["failures"] == []
+    timed = {(row["contender"], row["kind"]) for row in document["measurements"]}
+    assert timed == {(f"{__name__}:loaded_store", "store"), ("numpy", "peer")}
+    assert len(document["measurements"]) == 2 * 5  # two contenders, five reports

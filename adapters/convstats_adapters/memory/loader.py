@@ -102,7 +102,7 @@ def fast_loader_available() -> bool:
 LARGE_LOAD_BYTES = 64 << 20
 #: How many times faster the fast loader read a million rooms than the reference, measured
 #: (benchmarks/README.md): said in the hint.
-FAST_LOADER_GAIN = 5
+FAST_LOADER_GAIN = 8
 
 
 class FastLoaderHint(UserWarning):
