@@ -17,7 +17,6 @@ the same the other way. The exit status is 1 when anything regressed (for CI), e
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -25,6 +24,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks import Parser
 
 KEY = ("contender", "report", "rooms", "agents", "window", "scope")
 
@@ -65,7 +66,7 @@ def compare(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m benchmarks compare",
         description="Compare two JSON files of python -m benchmarks; flag changes past noise.",
     )

@@ -25,8 +25,8 @@ from typing import Any
 
 import attrs
 
+from benchmarks import Parser, data, peers
 from benchmarks import contenders as known
-from benchmarks import data, peers
 from benchmarks.contenders import Built, Contender, Shared
 from benchmarks.workspace import SCOPES, Workspace
 from convstats import Grouping, TimeWindow
@@ -94,7 +94,15 @@ class LoadRow:
 def _counts(text: str) -> list[int]:
     if text.strip() in ("", "none"):
         return []
-    return [int(float(part.replace("k", "e3").replace("M", "e6"))) for part in text.split(",")]
+    try:
+        counts = [
+            int(float(part.replace("k", "e3").replace("M", "e6"))) for part in text.split(",")
+        ]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give counts such as 10k,1M") from None
+    if any(count < 1 for count in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give counts of 1 or more")
+    return counts
 
 
 def _names(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -116,7 +124,7 @@ def _plant(text: str) -> tuple[str, int]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m benchmarks",
         description=(
             "Race every contender (the store's strategies, your own --strategy and --store, "

@@ -129,3 +129,26 @@ def test_a_store_of_the_users_is_built_from_the_workspace_and_raced(tmp_path: Pa
     timed = {(row["contender"], row["kind"]) for row in document["measurements"]}
     assert timed == {(f"{__name__}:loaded_store", "store"), ("numpy", "peer")}
     assert len(document["measurements"]) == 2 * 5  # two contenders, five reports
+
+
+@pytest.mark.parametrize(
+    ("main", "argv"),
+    [
+        (run.main, ["--bogus"]),
+        (run.main, ["--rooms", "many"]),
+        (compare.main, []),
+        (compare.main, ["a.json", "b.json", "--threshold", "0.5"]),
+    ],
+)
+def test_a_usage_error_is_one_line_on_stderr_and_exit_2(
+    main: Any, argv: list[str], capsys: Any
+) -> None:
+    """A wrong option is one line naming it, not the whole usage, and exit status 2."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith("python -m benchmarks")
+    assert ": error: " in line
