@@ -486,7 +486,8 @@ def _child(kind: str, path: Path, options: list[str]) -> dict[str, Any] | None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         progress(f"  {kind}: not measured ({last})")
         return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- what the figures say --------------------------------------------------------------------
@@ -741,7 +742,7 @@ def charts(rows: Sequence[Measurement], out: Path, stamp: str) -> list[Path]:
             axis.legend(fontsize="small")
         figure.tight_layout()
         path = out / f"{report}-{stamp}.png"
-        figure.savefig(path, dpi=110)
+        figure.savefig(path, dpi=72)
         plt.close(figure)
         written.append(path)
     return written
