@@ -92,6 +92,22 @@ def test_compare_ignores_a_change_within_the_noise() -> None:
     assert compare.compare(before, after, 1.5)[1] == []
 
 
+def test_compare_leaves_a_burst_over_a_few_measurements_of_a_report_unflagged() -> None:
+    """Other work slowing a quarter of a report's measurements is noise; most of them is not."""
+
+    def report(slower: int) -> dict[tuple[Any, ...], list[float]]:
+        return {
+            ("auto", "agent", rooms, 200, window, "all"): samples(3.0 if at < slower else 1.0)
+            for at, (rooms, window) in enumerate(
+                (rooms, window) for rooms in (10_000, 100_000) for window in ("1d", "30d", "1y")
+            )
+        } | runs()
+
+    assert compare.compare(runs() | report(0), report(2), 1.5)[1] == []
+    (verdict,) = compare.compare(runs() | report(0), report(5), 1.5)[1]
+    assert verdict[:4] == ("REGRESSION", ("auto", "agent"), 7, 5)
+
+
 def test_compare_exits_1_on_a_regression(tmp_path: Path, capsys: Any) -> None:
     def document(found: dict[tuple[Any, ...], list[float]]) -> str:
         rows = [
