@@ -12,6 +12,9 @@ three:
 - **noise**: a measurement *moved* when its ratio is past ``--threshold`` (default 1.5) and
   its samples do not overlap once the drift is divided out: B's faster quarter (25th
   percentile) beyond A's slower quarter (75th percentile) for a slower one;
+- **runs**: two runs of one commit differ by more than a run's repeats spread (the process,
+  the layout of its memory, the machine's other work); ``--more-a`` and ``--more-b`` pool
+  the samples of further runs of each commit, so that this noise widens the quartiles;
 - **bursts**: a verdict is given to a contender's report as a whole, over all its
   measurements (workspaces, windows, scopes): a regression when the median of their ratios
   is past the threshold and at least half of them moved; an improvement the same the other
@@ -45,9 +48,14 @@ def _quantile(samples: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
-def _measurements(path: Path) -> dict[tuple[Any, ...], list[float]]:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    return {tuple(row[name] for name in KEY): row["samples_ms"] for row in document["measurements"]}
+def _measurements(*paths: Path) -> dict[tuple[Any, ...], list[float]]:
+    """Each measurement's samples, those of every run given pooled."""
+    pooled: dict[tuple[Any, ...], list[float]] = {}
+    for path in paths:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for row in document["measurements"]:
+            pooled.setdefault(tuple(row[name] for name in KEY), []).extend(row["samples_ms"])
+    return pooled
 
 
 #: A verdict: (verdict, (contender, report), measurements, moved, median ratio after drift).
@@ -95,6 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("before", type=Path, help="the run to compare against (A)")
     parser.add_argument("after", type=Path, help="the new run (B)")
     parser.add_argument(
+        "--more-a",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="another run of A's commit (repeatable): its samples join A's, so that the noise "
+        "between runs counts",
+    )
+    parser.add_argument(
+        "--more-b", type=Path, action="append", default=[], metavar="FILE", help="the same for B"
+    )
+    parser.add_argument(
         "--threshold",
         type=float,
         default=1.5,
@@ -104,14 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: give a ratio above 1")
     try:
-        before, after = _measurements(args.before), _measurements(args.after)
+        before = _measurements(args.before, *args.more_a)
+        after = _measurements(args.after, *args.more_b)
     except (OSError, ValueError, KeyError) as error:
         print(f"python -m benchmarks compare: error: {error}", file=sys.stderr)
         return 2
     drift, flagged = compare(before, after, args.threshold)
     matched = len(set(before) & set(after))
+    runs = f"{1 + len(args.more_a)} run(s) of A, {1 + len(args.more_b)} of B"
     print(
-        f"{matched} measurements in both runs ({len(before)} in A, {len(after)} in B); "
+        f"{matched} measurements in both ({len(before)} in A, {len(after)} in B; {runs}); "
         f"drift of B against A: {drift:.2f}x (the median ratio, divided out below)"
     )
     if drift > args.threshold or drift < 1 / args.threshold:

@@ -168,3 +168,61 @@ def test_a_usage_error_is_one_line_on_stderr_and_exit_2(
     (line,) = captured.err.splitlines()
     assert line.startswith("python -m benchmarks")
     assert ": error: " in line
+
+
+def test_compare_pools_the_runs_of_a_commit_so_that_their_noise_counts(tmp_path: Path) -> None:
+    """B as slow as a second run of A's commit is within A's noise, once that run is given."""
+
+    def write(name: str, found: dict[tuple[Any, ...], list[float]]) -> str:
+        rows = [
+            dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()
+        ]
+        (tmp_path / name).write_text(json.dumps({"measurements": rows}))
+        return str(tmp_path / name)
+
+    first, second, after = (
+        write("a1.json", runs()),
+        write("a2.json", runs(numpy=1.8)),
+        write("b.json", runs(numpy=1.8)),
+    )
+    assert compare.main([first, after]) == 1
+    assert compare.main([first, after, "--more-a", second]) == 0
+
+
+CALLS: list[str] = []
+
+
+class Logged:
+    """The memory store, noting each count of one of its names."""
+
+    def __init__(self, name: str, workspace: Any) -> None:
+        self.name, self.store = name, loaded_store(workspace)
+
+    def count_groups(self, *args: Any) -> Any:
+        CALLS.append(self.name)
+        return self.store.count_groups(*args)
+
+
+def first_store(workspace: Any) -> Logged:
+    return Logged("first", workspace)
+
+
+def second_store(workspace: Any) -> Logged:
+    return Logged("second", workspace)
+
+
+def test_the_contenders_are_timed_in_turns(tmp_path: Path) -> None:
+    """A query's timings of two contenders alternate, so that other work slows both alike."""
+    CALLS.clear()
+    code = run.main(
+        [
+            "--rooms", "2000", "--agents", "10", "--windows", "30d", "--scopes", "all",
+            "--reports", "agent", "--contenders", "numpy", "--repeat", "4",
+            "--store", f"{__name__}:first_store", "--store", f"{__name__}:second_store",
+            "--load", "none", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    timed = CALLS[2:]  # after the two answers checked
+    assert sorted(timed) == ["first"] * 4 + ["second"] * 4
+    assert set(timed[:4]) == {"first", "second"}  # not four of the first, then the second's
