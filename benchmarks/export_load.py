@@ -126,7 +126,7 @@ def peak_rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.load")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.export_load")
     parser.add_argument(
         "kind",
         choices=("convstats", "convstats-serial", "reference", "duckdb", "duckdb-table", "polars"),

@@ -292,79 +292,74 @@ def _differs(expected: tuple[dict[Any, int], int], found: tuple[dict[Any, int], 
     return ""
 
 
-def measure(
+def measure_contender(
     args: argparse.Namespace,
-    chosen: Sequence[Contender],
+    contender: Contender,
     workspace: Workspace,
     shared: Shared,
     expected: dict[Query, tuple[dict[Any, int], int]],
-) -> tuple[list[Measurement], list[Failure]]:
-    """Build the contenders over ``workspace``; then, query by query, check them and time them.
-
-    Each query's answer is checked against the reference before any timing; a contender that
-    fails or answers wrong is named with that query and measures nothing more. The others
-    are then timed in turns, one query each a round, each round starting one contender
-    further on: other work on the machine, which comes and goes, slows them alike instead
-    of whichever contender happened to be running. A contender stops after ``--repeat``
-    queries, or after 3 once its own queries have taken ``--budget`` seconds.
-    """
-    failures: list[Failure] = []
-
-    def failed(contender: Contender, status: str, where: str, error: object) -> None:
-        failures.append(
-            Failure(contender.name, workspace.size, workspace.agents, status, where, str(error))
+) -> tuple[list[Measurement], Failure | None, dict[str, int] | None]:
+    """Build one contender over ``workspace``, check each query's answer, then time it."""
+    plant = dict(args.plant).get(contender.name, 1)
+    try:
+        built: Built = contender.build(workspace, shared)
+    except Exception as error:  # a contender's failure is reported, never the harness's
+        return (
+            [],
+            Failure(
+                contender.name,
+                workspace.size,
+                workspace.agents,
+                "failed",
+                "building it",
+                f"{type(error).__name__}: {error}",
+            ),
+            None,
         )
-
-    def build(contender: Contender) -> Built | None:
-        try:
-            return contender.build(workspace, shared)
-        except Exception as error:  # a contender's failure is reported, never the harness's
-            failed(contender, "failed", "building it", f"{type(error).__name__}: {error}")
-            return None
-
-    built = {
-        contender.name: (contender, one)
-        for contender in chosen
-        if (one := build(contender)) is not None
-    }
-    plants = dict(args.plant)
     found: list[Measurement] = []
     for query in queries(args):
         grouping, window = REPORTS[query.report], window_of(query.window)
         visibility = workspace.visibility(query.scope)
-        timed: list[tuple[Contender, Built, list[float]]] = []
-        for name, (contender, one) in list(built.items()):
-            try:
-                difference = _differs(
-                    expected[query], one.answer(grouping, one.query(grouping, window, visibility))
-                )
-            except Exception as error:
-                failed(
-                    contender,
+        try:
+            result = built.query(grouping, window, visibility)
+            answer = built.answer(grouping, result)
+        except Exception as error:
+            return (
+                found,
+                Failure(
+                    contender.name,
+                    workspace.size,
+                    workspace.agents,
                     "failed",
                     query.describe(workspace),
                     f"{type(error).__name__}: {error}",
-                )
-                del built[name]
-                continue
-            if difference:
-                failed(contender, "wrong", query.describe(workspace), difference)
-                del built[name]
-                continue
-            timed.append((contender, one, []))
-        spent = [0.0] * len(timed)
-        for turn in range(args.repeat):
-            for at in [(turn + step) % len(timed) for step in range(len(timed))]:
-                contender, one, samples = timed[at]
-                if len(samples) >= 3 and spent[at] >= args.budget:
-                    continue
-                start = time.perf_counter()
-                for _ in range(plants.get(contender.name, 1)):
-                    one.query(grouping, window, visibility)
-                took = time.perf_counter() - start
-                spent[at] += took
-                samples.append(took * 1e3)
-        found += [
+                ),
+                None,
+            )
+        difference = _differs(expected[query], answer)
+        if difference:
+            return (
+                found,
+                Failure(
+                    contender.name,
+                    workspace.size,
+                    workspace.agents,
+                    "wrong",
+                    query.describe(workspace),
+                    difference,
+                ),
+                None,
+            )
+        samples: list[float] = []
+        began = time.perf_counter()
+        while len(samples) < args.repeat and (
+            len(samples) < 3 or time.perf_counter() - began < args.budget
+        ):
+            start = time.perf_counter()
+            for _ in range(plant):
+                built.query(grouping, window, visibility)
+            samples.append((time.perf_counter() - start) * 1e3)
+        found.append(
             Measurement(
                 contender.name,
                 contender.kind,
@@ -375,9 +370,8 @@ def measure(
                 query.scope,
                 samples,
             )
-            for contender, _, samples in timed
-        ]
-    return found, failures
+        )
+    return found, None, built.footprint
 
 
 def reference_answers(
@@ -423,15 +417,16 @@ def sweep(
                     f"reference: {reference_contender(rooms).name}"
                 )
                 expected = reference_answers(args, workspace, shared)
-                progress(f"  {len(measured)} contenders, {len(expected)} queries each, in turns")
-                found, failed = measure(args, measured, workspace, shared, expected)
-                measurements += found
-                failures += failed
-                for failure in failed:
-                    progress(
-                        f"    {failure.contender}: {failure.status.upper()}: {failure.query}: "
-                        f"{failure.detail}"
+                for contender in measured:
+                    progress(f"  {contender.name}")
+                    found, failure, _ = measure_contender(
+                        args, contender, workspace, shared, expected
                     )
+                    measurements += found
+                    if failure is not None:
+                        failures.append(failure)
+                        progress(f"    {failure.status.upper()}: {failure.query}: {failure.detail}")
+                    gc.collect()
             finally:
                 workspace.close()
             del shared
