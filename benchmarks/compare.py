@@ -2,19 +2,21 @@
 
 Each measurement of B (a contender, a report, a workspace, a window, a scope) is matched with
 A's and their medians compared. A shared machine makes a whole run faster or slower (load,
-frequency), a measurement's own repeats spread, and a burst of other work slows the few
-measurements taken while it lasts; so a change is flagged only when it stands out from all
-three:
+frequency), a measurement's own repeats spread, two runs of one commit differ by more than
+that, and a burst of other work slows the few measurements taken while it lasts; so a
+change is flagged only when it stands out from all of these:
 
 - **drift**: the median ratio of all matched measurements, the run's shift as a whole, is
   divided out first (and said: a drift past the threshold is flagged on its own, since a
   slower machine and a change that slows everything look the same);
-- **noise**: a measurement *moved* when its ratio is past ``--threshold`` (default 1.5) and
-  its samples do not overlap once the drift is divided out: B's faster quarter (25th
-  percentile) beyond A's slower quarter (75th percentile) for a slower one;
-- **runs**: two runs of one commit differ by more than a run's repeats spread (the process,
-  the layout of its memory, the machine's other work); ``--more-a`` and ``--more-b`` pool
-  the samples of further runs of each commit, so that this noise widens the quartiles;
+- **noise**: a measurement *moved* when its ratio is past ``--threshold`` and its samples
+  do not overlap once the drift is divided out: B's faster quarter (25th percentile)
+  beyond A's slower quarter (75th percentile) for a slower one;
+- **runs**: ``--more-a`` and ``--more-b`` pool the samples of further runs of each commit,
+  so that the noise between runs (the process, the layout of its memory, the machine's
+  other work) widens the quartiles. The threshold is 1.5 by default when runs are pooled,
+  and 2 with one run a side, since on a shared machine two single runs of one commit
+  differ by up to 1.7x for a contender's report;
 - **bursts**: a verdict is given to a contender's report as a whole, over all its
   measurements (workspaces, windows, scopes): a regression when the median of their ratios
   is past the threshold and at least half of them moved; an improvement the same the other
@@ -38,6 +40,11 @@ from typing import Any
 from benchmarks import Parser
 
 KEY = ("contender", "report", "rooms", "agents", "window", "scope")
+#: The default threshold with one run a side: two runs of one commit on a shared 2-core
+#: machine differed by up to 1.7x for a contender's report (benchmarks/README.md).
+SINGLE_THRESHOLD = 2.0
+#: The default threshold when either side pools repeated runs, whose noise then counts.
+POOLED_THRESHOLD = 1.5
 
 
 def _quantile(samples: Sequence[float], q: float) -> float:
@@ -117,10 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=1.5,
-        help="the ratio of medians, after the drift, that counts as a change (default 1.5)",
+        default=None,
+        help="the ratio of medians, after the drift, that counts as a change (default: "
+        f"{POOLED_THRESHOLD} with --more-a or --more-b, else {SINGLE_THRESHOLD})",
     )
     args = parser.parse_args(argv)
+    if args.threshold is None:
+        pooled = args.more_a or args.more_b
+        args.threshold = POOLED_THRESHOLD if pooled else SINGLE_THRESHOLD
     if args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: give a ratio above 1")
     try:

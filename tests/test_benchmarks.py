@@ -182,8 +182,21 @@ def test_compare_pools_the_runs_of_a_commit_so_that_their_noise_counts(tmp_path:
 
     first, second, after = (
         write("a1.json", runs()),
-        write("a2.json", runs(numpy=1.8)),
-        write("b.json", runs(numpy=1.8)),
+        write("a2.json", runs(numpy=2.5)),
+        write("b.json", runs(numpy=2.5)),
     )
     assert compare.main([first, after]) == 1
     assert compare.main([first, after, "--more-a", second]) == 0
+
+
+def test_compare_of_single_runs_takes_a_wider_threshold_by_default(tmp_path: Path) -> None:
+    """1.7x, as two single runs of one commit differ on a busy machine, is flagged only if asked."""
+    for name, found in (("a.json", runs()), ("b.json", runs(numpy=1.7))):
+        rows = [
+            dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()
+        ]
+        (tmp_path / name).write_text(json.dumps({"measurements": rows}))
+    files = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    assert compare.main(files) == 0
+    assert compare.main([*files, "--threshold", "1.5"]) == 1
+    assert compare.main([*files, "--more-a", files[0]]) == 1  # pooled: 1.5 by default
