@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from benchmarks.data import END, generate
 from benchmarks.run import _counts, _names, progress
-from convstats import Grouping, TimeWindow, Visibility
+from convstats import Grouping, TimeWindow, TotalMode, Visibility
 from convstats_adapters import documents as doc
 from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore, counting
 from convstats_adapters.memory.table import FactTable
@@ -144,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return store.count_groups(Grouping.AGENT, WINDOW, EVERYTHING)
 
             def unlocked(table: FactTable = table, strategy: str = strategy) -> object:
-                return counting.count(strategy, table, WINDOW, EVERYTHING)
+                return counting.count(
+                    strategy, table, Grouping.AGENT, WINDOW, EVERYTHING, TotalMode.CONVSTATS
+                )
 
             if locked() != unlocked():
                 raise AssertionError(f"{strategy}: the two paths disagree")

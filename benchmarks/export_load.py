@@ -1,15 +1,21 @@
 """One load of a ``mongoexport`` directory, in a process of its own, for its peak RSS.
 
-``python -m benchmarks.export_load KIND PATH [--trace] [--query]`` prints one JSON object:
-seconds, peak RSS (MiB, of this process alone), rooms, and for ``convstats`` the
-bytes it holds a room (``--trace``: tracemalloc, allocated during the load and still held)
-and query times from the loaded store. KIND is
+``python -m benchmarks.export_load KIND PATH [--trace] [--groupings all|agent]`` prints one
+JSON object: seconds, peak RSS (MiB, of this process alone), rooms, and for ``convstats`` the
+bytes it holds a room (``footprint_b``; with ``--trace``, ``held_b``: tracemalloc, allocated
+during the load and still held). The rooms file is ``rocketchat_room.json`` (JSON Lines or
+one array) or ``rocketchat_room.json.gz``. KIND is
 
-- ``convstats``: ``MemoryStore.from_path`` (the streaming loader when msgspec is installed);
+- ``convstats``: ``MemoryStore.from_path`` (the fast loader when msgspec is installed, its
+  chunks decoded by a worker process a core), of every report's groupings or
+  (``--groupings agent``) of by-agent's alone; its peak RSS is the parent's plus each
+  worker's (the largest worker's, times the workers);
+- ``convstats-serial``: the same in one process;
 - ``reference``: ``MemoryStore.from_path`` through ``files.load_collections``;
-- ``duckdb``: ``read_json`` of the rooms file, the fields the report reads, then the count;
+- ``duckdb``: ``read_json`` of the rooms file, the eleven fields the five reports read
+  (given as ``columns=``, so nothing else is parsed into values), then the count;
 - ``duckdb-table``: the same fields into a table, then the count;
-- ``polars``: ``scan_ndjson`` of those fields, then the count.
+- ``polars``: ``scan_ndjson`` of those fields, then the count (JSON Lines only).
 """
 
 from __future__ import annotations
@@ -30,15 +36,34 @@ from typing import Any
 ROOM_FIELDS = (
     "{_id: 'VARCHAR', t: 'VARCHAR', ts: 'STRUCT(\"$date\" VARCHAR)', "
     "servedBy: 'STRUCT(_id VARCHAR)', departmentId: 'VARCHAR', "
-    "departmentAncestors: 'VARCHAR[]'}"
+    "departmentAncestors: 'VARCHAR[]', open: 'BOOLEAN', onHold: 'BOOLEAN', "
+    "metrics: 'STRUCT(chatDuration DOUBLE)', source: 'STRUCT(type VARCHAR, alias VARCHAR)', "
+    "tags: 'VARCHAR[]'}"
 )
-SELECT = 'SELECT _id, t, ts."$date" AS ts, servedBy._id AS agent, departmentId, departmentAncestors'
+SELECT = (
+    'SELECT _id, t, ts."$date" AS ts, servedBy._id AS agent, departmentId, '
+    "departmentAncestors, open, onHold, metrics.chatDuration AS duration, "
+    "source.type AS source_type, source.alias AS source_alias, tags"
+)
+
+
+def rooms_file(path: Path) -> Path:
+    plain = path / "rocketchat_room.json"
+    return plain if plain.exists() else path / "rocketchat_room.json.gz"
+
+
+def _is_array(path: Path) -> bool:
+    import gzip
+
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+        return file.read(1) == b"["
 
 
 def _duckdb(path: Path, table: bool) -> int:
     import duckdb
 
-    source = f"read_json('{path}', format='newline_delimited', columns={ROOM_FIELDS})"
+    layout = "array" if _is_array(path) else "newline_delimited"
+    source = f"read_json('{path}', format='{layout}', columns={ROOM_FIELDS})"
     connection = duckdb.connect()
     if table:
         connection.execute(f"CREATE TABLE rooms AS {SELECT} FROM {source}")
@@ -56,7 +81,14 @@ def _polars(path: Path) -> int:
         "servedBy": pl.Struct({"_id": pl.Utf8}),
         "departmentId": pl.Utf8,
         "departmentAncestors": pl.List(pl.Utf8),
+        "open": pl.Boolean,
+        "onHold": pl.Boolean,
+        "metrics": pl.Struct({"chatDuration": pl.Float64}),
+        "source": pl.Struct({"type": pl.Utf8, "alias": pl.Utf8}),
+        "tags": pl.List(pl.Utf8),
     }
+    if _is_array(path):
+        raise SystemExit("polars reads JSON Lines only here")
     frame = pl.scan_ndjson(path, schema=schema).select(list(schema)).collect()
     return frame.height
 
@@ -94,29 +126,37 @@ def peak_rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.load")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.export_load")
     parser.add_argument(
-        "kind", choices=("convstats", "reference", "duckdb", "duckdb-table", "polars")
+        "kind",
+        choices=("convstats", "convstats-serial", "reference", "duckdb", "duckdb-table", "polars"),
     )
     parser.add_argument("path", type=Path)
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--query", type=int, default=0, help="queries to time after the load")
     parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--groupings", choices=("all", "agent"), default="all")
     args = parser.parse_args(argv)
-    rooms_file = args.path / "rocketchat_room.json"
+    rooms = rooms_file(args.path)
     result: dict[str, Any] = {"kind": args.kind}
-    if args.kind in ("convstats", "reference"):
+    workers = 0
+    if args.kind in ("convstats", "convstats-serial", "reference"):
+        from convstats import Grouping
         from convstats_adapters.memory import MemoryStore, loader
 
         if args.kind == "reference":
             loader.msgspec = None  # type: ignore[assignment]
+        if args.kind == "convstats-serial":
+            loader.PARALLEL_BYTES = 2**62
+        workers = loader.workers_for(rooms) if loader.fast_loader_available() else 0
         # numpy is imported now, so that its modules are not counted as the store's.
         with contextlib.suppress(ImportError):
             import numpy  # noqa: F401
         if args.trace:
             tracemalloc.start()
         began = time.perf_counter()
-        store = MemoryStore.from_path(args.path, strategy=args.strategy)
+        groupings = [Grouping.AGENT] if args.groupings == "agent" else list(Grouping)
+        store = MemoryStore.from_path(args.path, strategy=args.strategy, groupings=groupings)
         result["seconds"] = time.perf_counter() - began
         result["rooms"] = store.room_count
         if args.trace:
@@ -129,13 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         began = time.perf_counter()
         if args.kind == "polars":
-            count = _polars(rooms_file)
+            count = _polars(rooms)
         else:
-            count = _duckdb(rooms_file, table=args.kind == "duckdb-table")
+            count = _duckdb(rooms, table=args.kind == "duckdb-table")
         result["seconds"] = time.perf_counter() - began
         result["rooms"] = count
-    result["peak_rss_mib"] = peak_rss_mib()
-    result["bytes"] = os.path.getsize(rooms_file)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["workers"] = workers
+    result["peak_rss_mib"] = peak_rss_mib() + (workers * children if workers else 0)
+    result["bytes"] = os.path.getsize(rooms)
     print(json.dumps(result))
     return 0
 

@@ -1,7 +1,8 @@
-"""The benchmark harness: build and query every strategy over a sweep of synthetic workspaces.
+"""The benchmark harness: every contender, every report, over a sweep of generated workspaces.
 
-Run ``python -m benchmarks --help``. Progress goes to stderr; the table goes to stdout and,
-with a chart, to ``benchmarks/results/``.
+Run ``python -m benchmarks --help`` (and ``python -m benchmarks compare --help``). Progress
+goes to stderr; the tables go to stdout and, with a plot per report and a JSON file of
+every measurement, to ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
-import resource
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -24,60 +25,84 @@ from typing import Any
 
 import attrs
 
-from benchmarks import peers
-from benchmarks.data import ADMIN, END, MONITOR, columns, generate, write_export
-from convstats import (
-    ConversationsByAgent,
-    ConversationsByAgentEndpoint,
-    RocketChatAuthority,
-    TimeWindow,
-    Visibility,
-)
-from convstats.model import Caller, Grouping
-from convstats.ports import RoomStore
-from convstats_adapters.memory import STRATEGY_NAMES, MemoryStore
+from benchmarks import Parser, data, peers
+from benchmarks import contenders as known
+from benchmarks.contenders import Built, Contender, Shared
+from benchmarks.workspace import SCOPES, Workspace
+from convstats import Grouping, TimeWindow
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LOAD_KINDS = ("convstats", "reference", "duckdb", "duckdb-table", "polars")
 WINDOWS = {"1d": timedelta(days=1), "30d": timedelta(days=30), "1y": timedelta(days=365)}
+WINDOW_DAYS = {"1d": 1, "30d": 30, "1y": 365}
+REPORTS = {grouping.value: grouping for grouping in Grouping}
+LOAD_KINDS = ("convstats", "convstats-serial", "reference", "duckdb", "duckdb-table", "polars")
 MONGODB_URI_VARIABLE = "CONVSTATS_MONGODB_URI"
+#: Above this many rooms the reference is ``columnar`` rather than ``scan``, and the scan is
+#: not measured (seconds a query).
+SCAN_REFERENCE_LIMIT = 1_000_000
 
 
 @attrs.define
-class Row:
-    strategy: str
+class Measurement:
+    contender: str
+    kind: str
+    report: str
     rooms: int
     agents: int
     window: str
     scope: str
-    build_s: float | None
-    median_ms: float
-    p95_ms: float
-    queries: int
-    counting_b: float | None = None  # counting structures a room (footprint, no id map)
-    held_b: float | None = None  # everything the store allocated and holds, a room (tracemalloc)
-    peak_b: float | None = None  # tracemalloc peak while building, a room
-    plan: str = ""
-    handle_ms: float | None = None  # ConversationsByAgentEndpoint.handle(), end to end
+    samples_ms: list[float]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p95_ms(self) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.contender, self.report, self.rooms, self.agents, self.window, self.scope)
+
+
+@attrs.define
+class Failure:
+    """A contender that failed, or answered differently from the reference: never ranked."""
+
+    contender: str
+    rooms: int
+    agents: int
+    status: str  # "wrong" or "failed"
+    query: str
+    detail: str
 
 
 @attrs.define
 class LoadRow:
     kind: str
+    form: str
     rooms: int
     file_mib: float
     seconds: float
     peak_rss_mib: float
-    held_b: float | None = None  # tracemalloc, bytes allocated by the load and still held
-    footprint_b: float | None = None  # store.footprint(), every component
-    query_ms: float | None = None  # count_conversations on the loaded store, 30d, unscoped
-    plan: str = ""
+    groupings: str = "all"
+    held_b: float | None = None
+    footprint_b: float | None = None
 
 
 def _counts(text: str) -> list[int]:
     if text.strip() in ("", "none"):
         return []
-    return [int(float(part.replace("k", "e3").replace("M", "e6"))) for part in text.split(",")]
+    try:
+        counts = [
+            int(float(part.replace("k", "e3").replace("M", "e6"))) for part in text.split(",")
+        ]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give counts such as 10k,1M") from None
+    if any(count < 1 for count in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: give counts of 1 or more")
+    return counts
 
 
 def _names(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -91,17 +116,33 @@ def _names(choices: Sequence[str]) -> Callable[[str], list[str]]:
     return parse
 
 
+def _plant(text: str) -> tuple[str, int]:
+    name, _, factor = text.rpartition("=")
+    if not name or not factor.isdigit() or int(factor) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: give CONTENDER=FACTOR, a factor of 2 or more")
+    return name, int(factor)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m benchmarks",
         description=(
-            "Build and query each in-memory strategy (and MongoDB when "
-            f"{MONGODB_URI_VARIABLE} is set) over seeded synthetic Rocket.Chat workspaces. "
-            "The default sweep (10k/100k/1M rooms x 10/200/5000 agents x 1d/30d/1y, "
-            "unscoped and monitor-scoped) takes about 4 minutes on 2 cores and under 1 GiB; "
-            "--rooms 10M adds roughly 4 minutes and 8-10 GiB per agent count."
+            "Race every contender (the store's strategies, your own --strategy and --store, "
+            "numpy, polars and duckdb) on every report of the Reports page, scoped and "
+            "unscoped, over seeded generated workspaces; each answer is checked against the "
+            "reference before it is timed. Then load exports of each form beside duckdb and "
+            "polars. 'python -m benchmarks compare A.json B.json' compares two runs."
         ),
+        epilog=(
+            "examples:\n"
+            "  python -m benchmarks --list\n"
+            "  python -m benchmarks --rooms 1M --agents 200,5000 --load none\n"
+            "  python -m benchmarks --strategy mypackage.counting:count --contenders auto\n"
+            "  python -m benchmarks compare results/run-A.json results/run-B.json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--list", action="store_true", help="list the known contenders and stop")
     parser.add_argument(
         "--rooms",
         type=_counts,
@@ -121,54 +162,75 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="windows ending at the newest room: 1d,30d,1y (default: all)",
     )
     parser.add_argument(
-        "--strategies",
-        type=_names(STRATEGY_NAMES),
-        default=["scan", "columnar", "indexed", "auto"],
-        help="strategies to measure (default: scan,columnar,indexed,auto)",
-    )
-    parser.add_argument(
         "--scopes",
-        type=_names(("all", "monitor")),
-        default=["all", "monitor"],
-        help="all (unrestricted) and/or monitor (one unit) (default: both)",
+        type=_names(SCOPES),
+        default=list(SCOPES),
+        help="all (unrestricted) and/or monitor (one unit of four) (default: both)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=15, help="queries per measurement, at most (default: 15)"
+        "--reports",
+        type=_names(tuple(REPORTS)),
+        default=list(REPORTS),
+        help="reports to measure: status,source,department,tags,agent (default: all five)",
+    )
+    parser.add_argument(
+        "--contenders",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=None,
+        help="built-in contenders by name (default: all of --list)",
+    )
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="a counting function of your own, run inside MemoryStore (repeatable)",
+    )
+    parser.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        metavar="MODULE:FACTORY",
+        help="factory(workspace) -> a room store of your own (repeatable)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=15, help="timed queries a measurement, at most (default 15)"
     )
     parser.add_argument(
         "--budget",
         type=float,
-        default=2.0,
-        help="seconds per measurement after the first 3 queries (default: 2)",
-    )
-    parser.add_argument(
-        "--no-memory",
-        action="store_true",
-        help="skip the second, traced build that measures memory",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="3 queries a measurement, no traced build, and loads of 100k rooms only",
+        default=1.0,
+        help="seconds a measurement may take after its first 3 queries (default 1)",
     )
     parser.add_argument(
         "--load",
         type=_counts,
         default=None,
-        help="room counts of the mongoexport load comparison, e.g. 1M or 10M, or none "
-        "(default: 1M; 100k with --quick)",
+        help="room counts of the export loads, e.g. 1M or 10M, or none (default: 1M)",
+    )
+    parser.add_argument(
+        "--load-forms",
+        type=_names(data.EXPORT_FORMS),
+        default=list(data.EXPORT_FORMS),
+        help="forms of the rooms file to load: lines,gzip,array (default: all three)",
     )
     parser.add_argument(
         "--load-kinds",
         type=_names(LOAD_KINDS),
-        default=["convstats", "duckdb", "duckdb-table", "polars"],
-        help=f"loaders to compare, of {','.join(LOAD_KINDS)} (default: all but reference, "
-        "which takes about 37 s and 3.7 GiB a million rooms)",
+        default=["convstats", "convstats-serial", "duckdb", "duckdb-table", "polars"],
+        help=f"loaders, of {','.join(LOAD_KINDS)} (default: all but reference, a minute a "
+        "million rooms)",
     )
     parser.add_argument(
-        "--no-peers",
-        action="store_true",
-        help="leave polars, duckdb and numpy out of the query measurements",
+        "--plant",
+        type=_plant,
+        action="append",
+        default=[],
+        metavar="CONTENDER=FACTOR",
+        help="run each timed query of CONTENDER FACTOR times: a slowdown that compare must flag",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 queries a measurement and a 100k-room load"
     )
     parser.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
     parser.add_argument(
@@ -176,7 +238,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeat, args.no_memory = 3, True
+        args.repeat = 3
     if args.load is None:
         args.load = [100_000] if args.quick else [1_000_000]
     return args
@@ -186,174 +248,232 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def time_queries(
-    store: RoomStore, window: TimeWindow, visibility: Visibility, repeat: int, budget: float
-) -> list[float]:
-    samples: list[float] = []
-    began = time.perf_counter()
-    while len(samples) < repeat and (len(samples) < 3 or time.perf_counter() - began < budget):
-        start = time.perf_counter()
-        store.count_groups(Grouping.AGENT, window, visibility)
-        samples.append(time.perf_counter() - start)
-    return samples
+# -- queries ---------------------------------------------------------------------------------
 
 
-def measured(*head: Any, samples: list[float], **extra: Any) -> Row:
-    """A row of ``head`` (strategy … build), the median, p95 and count of ``samples`` (s)."""
-    return Row(
-        *head,
-        statistics.median(samples) * 1e3,
-        p95(samples) * 1e3,
-        len(samples),
-        **extra,
-    )
+@attrs.frozen
+class Query:
+    report: str
+    window: str
+    scope: str
 
-
-def p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
-def measure_memory(data: dict[str, Any], strategy: str, rooms: int) -> tuple[float, float, float]:
-    """Build again under tracemalloc: bytes held and peak bytes a room, and counting bytes."""
-    gc.collect()
-    tracemalloc.start()
-    store = MemoryStore(data, strategy=strategy)
-    held, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    footprint = store.footprint()
-    counting = sum(size for part, size in footprint.items() if part != "id map")
-    return counting / rooms, held / rooms, peak / rooms
-
-
-def bench_memory_strategies(
-    args: argparse.Namespace, rooms: int, agents: int, data: dict[str, Any]
-) -> list[Row]:
-    rows: list[Row] = []
-    for strategy in args.strategies:
-        gc.collect()
-        progress(f"  {strategy}: building")
-        began = time.perf_counter()
-        store = MemoryStore(data, strategy=strategy)
-        build = time.perf_counter() - began
-        progress(f"  {strategy}: built in {build:.2f} s; querying")
-        endpoint = ConversationsByAgentEndpoint(
-            reports=ConversationsByAgent(store=store),
-            authority=RocketChatAuthority(directory=store),
+    def describe(self, workspace: Workspace) -> str:
+        return (
+            f"{self.report}, {self.window} window, {self.scope}, {workspace.size:,} rooms, "
+            f"{workspace.agents:,} agents"
         )
-        for scope, visibility in visibilities_for(store, args.scopes).items():
-            for label in args.windows:
-                window = TimeWindow(END - WINDOWS[label], END)
-                samples = time_queries(store, window, visibility, args.repeat, args.budget)
-                plan = store.explain(window, visibility).value
-                handled = time_handle(endpoint, window, CALLERS[scope], args.repeat, args.budget)
-                rows.append(
-                    measured(
-                        strategy,
-                        rooms,
-                        agents,
-                        label,
-                        scope,
-                        build,
-                        samples=samples,
-                        plan=plan,
-                        handle_ms=statistics.median(handled) * 1e3,
-                    )
-                )
-        del store
-        if not args.no_memory:
-            progress(f"  {strategy}: traced build for memory")
-            counting, held, peak = measure_memory(data, strategy, rooms)
-            for row in rows:
-                if row.strategy == strategy:
-                    row.counting_b = None if strategy == "scan" else counting
-                    row.held_b, row.peak_b = held, peak
-    return rows
 
 
-#: Who asks the end-to-end requests of each scope.
-CALLERS = {"all": ADMIN, "monitor": MONITOR}
+def queries(args: argparse.Namespace) -> list[Query]:
+    return [
+        Query(report, window, scope)
+        for report in args.reports
+        for scope in args.scopes
+        for window in args.windows
+    ]
 
 
-def time_handle(
-    endpoint: ConversationsByAgentEndpoint,
-    window: TimeWindow,
-    user: str,
-    repeat: int,
-    budget: float,
-) -> list[float]:
-    params = {"start": window.start.isoformat(), "end": window.end.isoformat()}
-    samples: list[float] = []
-    began = time.perf_counter()
-    while len(samples) < repeat and (len(samples) < 3 or time.perf_counter() - began < budget):
-        start = time.perf_counter()
-        response = endpoint.handle(params, user)
-        samples.append(time.perf_counter() - start)
-        assert response.status == 200, response.body
-    return samples
+def window_of(label: str) -> TimeWindow:
+    return TimeWindow(data.END - WINDOWS[label], data.END)
 
 
-def bench_peers(args: argparse.Namespace, rooms: int, agents: int) -> list[Row]:
-    """polars, duckdb and a numpy bincount on the same rooms, unscoped."""
-    if args.no_peers or "all" not in args.scopes:
-        return []
-    progress("  peers: polars, duckdb, numpy")
-    found: list[Row] = []
-    for name, query in peers.queries(columns(rooms, agents, seed=args.seed)).items():
-        for label in args.windows:
-            window = TimeWindow(END - WINDOWS[label], END)
-            start, end = window.start_ms, window.end_ms
-            query(start, end)  # a first run: plans, caches
-            samples: list[float] = []
-            began = time.perf_counter()
-            while len(samples) < args.repeat and (
-                len(samples) < 3 or time.perf_counter() - began < args.budget
-            ):
-                at = time.perf_counter()
-                query(start, end)
-                samples.append(time.perf_counter() - at)
-            found.append(
-                Row(
-                    name,
-                    rooms,
-                    agents,
-                    label,
-                    "all",
-                    None,
-                    statistics.median(samples) * 1e3,
-                    p95(samples) * 1e3,
-                    len(samples),
-                )
+def reference_contender(rooms: int) -> Contender:
+    name = "scan" if rooms <= SCAN_REFERENCE_LIMIT else "columnar"
+    return known.strategy(name)
+
+
+def _differs(expected: tuple[dict[Any, int], int], found: tuple[dict[Any, int], int]) -> str:
+    (rows, unspecified), (got, got_unspecified) = expected, found
+    if unspecified != got_unspecified:
+        return f"unspecified {got_unspecified}, expected {unspecified}"
+    for key in sorted(set(rows) | set(got), key=repr):
+        if rows.get(key, 0) != got.get(key, 0):
+            return f"{key!r}: {got.get(key, 0)}, expected {rows.get(key, 0)}"
+    return ""
+
+
+def measure_contender(
+    args: argparse.Namespace,
+    contender: Contender,
+    workspace: Workspace,
+    shared: Shared,
+    expected: dict[Query, tuple[dict[Any, int], int]],
+) -> tuple[list[Measurement], Failure | None, dict[str, int] | None]:
+    """Build one contender over ``workspace``, check each query's answer, then time it."""
+    plant = dict(args.plant).get(contender.name, 1)
+    try:
+        built: Built = contender.build(workspace, shared)
+    except Exception as error:  # a contender's failure is reported, never the harness's
+        return (
+            [],
+            Failure(
+                contender.name,
+                workspace.size,
+                workspace.agents,
+                "failed",
+                "building it",
+                f"{type(error).__name__}: {error}",
+            ),
+            None,
+        )
+    found: list[Measurement] = []
+    for query in queries(args):
+        grouping, window = REPORTS[query.report], window_of(query.window)
+        visibility = workspace.visibility(query.scope)
+        try:
+            result = built.query(grouping, window, visibility)
+            answer = built.answer(grouping, result)
+        except Exception as error:
+            return (
+                found,
+                Failure(
+                    contender.name,
+                    workspace.size,
+                    workspace.agents,
+                    "failed",
+                    query.describe(workspace),
+                    f"{type(error).__name__}: {error}",
+                ),
+                None,
             )
-    return found
+        difference = _differs(expected[query], answer)
+        if difference:
+            return (
+                found,
+                Failure(
+                    contender.name,
+                    workspace.size,
+                    workspace.agents,
+                    "wrong",
+                    query.describe(workspace),
+                    difference,
+                ),
+                None,
+            )
+        samples: list[float] = []
+        began = time.perf_counter()
+        while len(samples) < args.repeat and (
+            len(samples) < 3 or time.perf_counter() - began < args.budget
+        ):
+            start = time.perf_counter()
+            for _ in range(plant):
+                built.query(grouping, window, visibility)
+            samples.append((time.perf_counter() - start) * 1e3)
+        found.append(
+            Measurement(
+                contender.name,
+                contender.kind,
+                query.report,
+                workspace.size,
+                workspace.agents,
+                query.window,
+                query.scope,
+                samples,
+            )
+        )
+    return found, None, built.footprint
+
+
+def reference_answers(
+    args: argparse.Namespace, workspace: Workspace, shared: Shared
+) -> dict[Query, tuple[dict[Any, int], int]]:
+    reference = reference_contender(workspace.size)
+    built = reference.build(workspace, shared)
+    answers = {}
+    for query in queries(args):
+        grouping = REPORTS[query.report]
+        result = built.query(grouping, window_of(query.window), workspace.visibility(query.scope))
+        answers[query] = built.answer(grouping, result)
+    return answers
+
+
+def sweep(
+    args: argparse.Namespace, chosen: list[Contender]
+) -> tuple[list[Measurement], list[Failure], dict[tuple[int, int], dict[str, Any]]]:
+    measurements: list[Measurement] = []
+    failures: list[Failure] = []
+    workspaces: dict[tuple[int, int], dict[str, Any]] = {}
+    for rooms in args.rooms:
+        for agents in args.agents:
+            workspace = Workspace(rooms, agents, args.seed)
+            shared = Shared(workspace)
+            try:
+                progress(f"{rooms:,} rooms, {agents:,} agents: writing the export, loading")
+                measured = [
+                    contender
+                    for contender in chosen
+                    if contender.name != "scan" or rooms <= SCAN_REFERENCE_LIMIT
+                ]
+                table = shared.table
+                facets = {g.value: facet.groups for g, facet in table.codes.facets.items()}
+                footprint = table.footprint()
+                workspaces[rooms, agents] = {
+                    "load_s": shared.load_seconds,
+                    "groups": facets,
+                    "footprint_b": sum(footprint.values()) / rooms,
+                }
+                progress(
+                    f"  loaded in {shared.load_seconds:.1f} s; groups {facets}; "
+                    f"reference: {reference_contender(rooms).name}"
+                )
+                expected = reference_answers(args, workspace, shared)
+                for contender in measured:
+                    progress(f"  {contender.name}")
+                    found, failure, _ = measure_contender(
+                        args, contender, workspace, shared, expected
+                    )
+                    measurements += found
+                    if failure is not None:
+                        failures.append(failure)
+                        progress(f"    {failure.status.upper()}: {failure.query}: {failure.detail}")
+                    gc.collect()
+            finally:
+                workspace.close()
+            del shared
+            gc.collect()
+    return measurements, failures, workspaces
+
+
+# -- loads -----------------------------------------------------------------------------------
 
 
 def bench_loads(args: argparse.Namespace) -> list[LoadRow]:
-    """Load a mongoexport directory with each loader, each in a process of its own."""
+    """Load each form of export with each loader, each load in a process of its own."""
     found: list[LoadRow] = []
     for rooms in args.load:
-        with tempfile.TemporaryDirectory(prefix="convstats-export-") as folder:
-            path = Path(folder)
-            progress(f"load {rooms:,} rooms: writing the export")
-            size = write_export(path, rooms, 200, seed=args.seed) / 2**20
-            progress(f"load {rooms:,} rooms: {size:,.0f} MiB of rooms")
-            for kind in args.load_kinds:
-                options = ["--query", str(args.repeat)] if kind == "convstats" else []
-                result = _child(kind, path, options)
-                if result is None:
-                    continue
-                row = LoadRow(
-                    kind, result["rooms"], size, result["seconds"], result["peak_rss_mib"]
-                )
-                row.footprint_b = result.get("footprint_b")
-                row.query_ms = result.get("query_ms")
-                row.plan = result.get("plan", "")
-                # tracemalloc slows allocation several times: a second load measures it.
-                if kind == "convstats" and not args.no_memory and rooms <= 2_000_000:
-                    traced = _child(kind, path, ["--trace"])
-                    row.held_b = None if traced is None else traced["held_b"]
-                progress(f"  {kind}: {row.seconds:.2f} s, peak RSS {row.peak_rss_mib:,.0f} MiB")
-                found.append(row)
+        for form in args.load_forms:
+            with tempfile.TemporaryDirectory(prefix="convstats-export-") as folder:
+                path = Path(folder)
+                progress(f"load {rooms:,} rooms, {form}: writing the export")
+                size = data.write_export(path, rooms, 200, seed=args.seed, form=form) / 2**20
+                progress(f"load {rooms:,} rooms, {form}: {size:,.0f} MiB of rooms")
+                for kind in args.load_kinds:
+                    if kind == "reference" and form != "lines":
+                        continue  # a minute a million rooms, whatever the form
+                    for groupings in ("all", "agent") if kind == "convstats" else ("all",):
+                        options = ["--groupings", groupings]
+                        result = _child(kind, path, options)
+                        if result is None:
+                            continue
+                        row = LoadRow(
+                            kind,
+                            form,
+                            result["rooms"],
+                            size,
+                            result["seconds"],
+                            result["peak_rss_mib"],
+                            groupings,
+                        )
+                        row.footprint_b = result.get("footprint_b")
+                        # tracemalloc slows allocation several times: a second load measures it.
+                        if kind == "convstats" and form == "lines" and rooms <= 2_000_000:
+                            traced = _child(kind, path, [*options, "--trace"])
+                            row.held_b = None if traced is None else traced["held_b"]
+                        progress(
+                            f"  {kind} ({groupings}): {row.seconds:.2f} s, "
+                            f"peak RSS {row.peak_rss_mib:,.0f} MiB"
+                        )
+                        found.append(row)
     return found
 
 
@@ -366,262 +486,350 @@ def _child(kind: str, path: Path, options: list[str]) -> dict[str, Any] | None:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         progress(f"  {kind}: not measured ({last})")
         return None
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
-def bench_mongodb(
-    args: argparse.Namespace, rooms: int, agents: int, data: dict[str, Any]
-) -> list[Row]:
-    """MongoDB, only against a real server: timings on an emulator would mean nothing."""
-    uri = os.environ.get(MONGODB_URI_VARIABLE)
-    if not uri:
-        return []
-    try:
-        from convstats_adapters.mongo import MongoStore
-    except ImportError as error:
-        progress(f"  mongodb: skipped ({error})")
-        return []
-    rows: list[Row] = []
-    with MongoStore(uri, database="convstats_bench") as store:
-        database = store.mongo_database
-        progress("  mongodb: loading")
-        began = time.perf_counter()
-        for name, documents in data.items():
-            database.drop_collection(name)
-            for first in range(0, len(documents), 50_000):
-                database[name].insert_many(
-                    [dict(doc) for doc in documents[first : first + 50_000]], ordered=False
-                )
-        store.ensure_indexes()
-        build = time.perf_counter() - began
-        for scope, visibility in visibilities_for(store, args.scopes).items():
-            for label in args.windows:
-                window = TimeWindow(END - WINDOWS[label], END)
-                samples = time_queries(store, window, visibility, args.repeat, args.budget)
-                rows.append(
-                    measured("mongodb", rooms, agents, label, scope, build, samples=samples)
-                )
-        for name in data:
-            database.drop_collection(name)
-    return rows
+# -- what the figures say --------------------------------------------------------------------
 
 
-def visibilities_for(directory: Any, scopes: Sequence[str]) -> dict[str, Visibility]:
-    authority = RocketChatAuthority(directory=directory)
-    chosen = {
-        "all": Visibility.everything(),
-        "monitor": authority.visibility(Caller(MONITOR, roles=frozenset({"livechat-monitor"}))),
-    }
-    return {scope: chosen[scope] for scope in scopes}
-
-
-def _number(value: float | None, digits: int = 1) -> str:
+def _number(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:,.{digits}f}"
 
 
-def table(rows: Sequence[Row]) -> str:
-    lines = [
-        "| rooms | agents | window | scope | strategy | build s | query median ms | query p95 ms "
-        "| n | handle ms | counting B/room | held B/room | build peak B/room |",
-        "|---:|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        strategy = f"{row.strategy} ({row.plan})" if row.strategy == "auto" else row.strategy
-        lines.append(
-            f"| {row.rooms:,} | {row.agents:,} | {row.window} | {row.scope} | {strategy} "
-            f"| {_number(row.build_s, 2)} | {_number(row.median_ms, 3)} | {_number(row.p95_ms, 3)} "
-            f"| {row.queries} | {_number(row.handle_ms, 3)} | {_number(row.counting_b)} "
-            f"| {_number(row.held_b)} | {_number(row.peak_b)} |"
-        )
-    return "\n".join(lines)
-
-
-def load_table(rows: Sequence[LoadRow]) -> str:
-    lines = [
-        "| rooms | loader | rooms file MiB | load s | peak RSS MiB | held B/room "
-        "| footprint B/room | query ms (30d, all) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        query = "" if row.query_ms is None else f"{row.query_ms:,.3f} ({row.plan})"
-        lines.append(
-            f"| {row.rooms:,} | {row.kind} | {row.file_mib:,.0f} | {row.seconds:,.2f} "
-            f"| {row.peak_rss_mib:,.0f} | {_number(row.held_b)} | {_number(row.footprint_b)} "
-            f"| {query} |"
-        )
-    return "\n".join(lines)
-
-
 def find(
-    rows: Sequence[Row],
-    strategy: str,
+    rows: Sequence[Measurement],
+    contender: str,
+    report: str,
     rooms: int,
     agents: int = 200,
     window: str = "30d",
     scope: str = "all",
-) -> Row | None:
-    for row in rows:
-        if (row.strategy, row.rooms, row.agents, row.window, row.scope) == (
-            strategy,
-            rooms,
-            agents,
-            window,
-            scope,
-        ):
-            return row
-    return None
+) -> Measurement | None:
+    wanted = (contender, report, rooms, agents, window, scope)
+    return next((row for row in rows if row.key() == wanted), None)
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float | None:
+    """The least-squares slope of log(y) against log(x): the cost's growth exponent."""
+    points = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len(points) < 2:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    if not spread:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread
+
+
+def _middle(values: Sequence[int], preferred: int) -> int | None:
+    return (
+        preferred if preferred in values else (sorted(values)[len(values) // 2] if values else None)
+    )
+
+
+def exponents(rows: Sequence[Measurement]) -> dict[tuple[str, str], tuple[Any, Any, Any]]:
+    """Per (contender, report): the fitted exponents in rooms, in window length, in agents.
+
+    In rooms: at 200 agents, 30 days, unscoped. In the window: at the most rooms measured,
+    200 agents, unscoped. In agents: at the most rooms, 30 days, unscoped (agents stand for
+    the groups a query has to sum).
+    """
+    found: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+    sizes = sorted({row.rooms for row in rows})
+    agent_counts = sorted({row.agents for row in rows})
+    largest, agents = (sizes[-1] if sizes else 0), _middle(agent_counts, 200)
+    windows = sorted({row.window for row in rows}, key=WINDOW_DAYS.__getitem__)
+    window = "30d" if "30d" in windows else (windows[0] if windows else "30d")
+    for contender, report in sorted({(row.contender, row.report) for row in rows}):
+        mine = [r for r in rows if (r.contender, r.report, r.scope) == (contender, report, "all")]
+        in_rooms = slope(
+            [(r.rooms, r.median_ms) for r in mine if r.agents == agents and r.window == window]
+        )
+        in_window = slope(
+            [
+                (WINDOW_DAYS[r.window], r.median_ms)
+                for r in mine
+                if r.rooms == largest and r.agents == agents
+            ]
+        )
+        in_agents = slope(
+            [(r.agents, r.median_ms) for r in mine if r.rooms == largest and r.window == window]
+        )
+        found[contender, report] = (in_rooms, in_window, in_agents)
+    return found
+
+
+def summary_tables(rows: Sequence[Measurement], failures: Sequence[Failure]) -> str:
+    """Per report: each contender's median at each size (200 agents, 30 days), and exponents."""
+    wrong = {failure.contender for failure in failures}
+    sizes = sorted({row.rooms for row in rows})
+    agents = _middle(sorted({row.agents for row in rows}), 200)
+    growth = exponents(rows)
+    sections = []
+    for report in REPORTS:
+        names = sorted(
+            {row.contender for row in rows if row.report == report} - wrong,
+            key=lambda name: (find(rows, name, report, sizes[-1], agents or 0) or _LAST).median_ms,
+        )
+        if not names:
+            continue
+        head = (
+            "| contender | "
+            + " | ".join(f"{size:,} ms" for size in sizes)
+            + f" | {sizes[-1]:,} monitor ms | exponent in rooms | in window | in agents |"
+        )
+        lines = [
+            f"### By {report} ({agents} agents, 30-day window; median ms)",
+            "",
+            head,
+            "|---|" + "---:|" * (len(sizes) + 4),
+        ]
+        for name in names:
+            cells = [
+                _number(getattr(find(rows, name, report, size, agents or 0), "median_ms", None))
+                for size in sizes
+            ]
+            scoped = find(rows, name, report, sizes[-1], agents or 0, scope="monitor")
+            exps = growth.get((name, report), (None, None, None))
+            lines.append(
+                f"| {name} | "
+                + " | ".join(cells)
+                + f" | {_number(getattr(scoped, 'median_ms', None))} | "
+                + " | ".join(_number(value, 2) for value in exps)
+                + " |"
+            )
+        sections.append("\n".join(lines))
+    return "\n\n".join(sections)
+
+
+_LAST = Measurement("", "", "", 0, 0, "", "", [float("inf")])
+
+
+def full_table(rows: Sequence[Measurement]) -> str:
+    lines = [
+        "| report | rooms | agents | window | scope | contender | median ms | p95 ms | n |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|",
+    ]
+    ordered = sorted(
+        rows,
+        key=lambda r: (r.report, r.rooms, r.agents, WINDOW_DAYS[r.window], r.scope, r.median_ms),
+    )
+    lines += [
+        f"| {row.report} | {row.rooms:,} | {row.agents:,} | {row.window} | {row.scope} "
+        f"| {row.contender} | {row.median_ms:.3f} | {row.p95_ms:.3f} | {len(row.samples_ms)} |"
+        for row in ordered
+    ]
+    return "\n".join(lines)
+
+
+def failure_table(failures: Sequence[Failure]) -> str:
+    if not failures:
+        return "Every contender answered every measured query as the reference did."
+    lines = [
+        "| contender | rooms | agents | status | first query | what |",
+        "|---|---:|---:|---|---|---|",
+    ]
+    lines += [
+        f"| {f.contender} | {f.rooms:,} | {f.agents:,} | **{f.status}** | {f.query} | {f.detail} |"
+        for f in failures
+    ]
+    return "Not ranked:\n\n" + "\n".join(lines)
+
+
+def load_table(rows: Sequence[LoadRow]) -> str:
+    lines = [
+        "| rooms | form | loader | groupings | rooms file MiB | load s | peak RSS MiB "
+        "| held B/room | footprint B/room |",
+        "|---:|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {row.rooms:,} | {row.form} | {row.kind} | {row.groupings} | {row.file_mib:,.0f} "
+        f"| {row.seconds:,.2f} | {row.peak_rss_mib:,.0f} | {_number(row.held_b, 1)} "
+        f"| {_number(row.footprint_b, 1)} |"
+        for row in rows
+    ]
+    return "\n".join(lines)
 
 
 def _verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
-def targets(rows: Sequence[Row], loads: Sequence[LoadRow]) -> str:
+def targets(rows: Sequence[Measurement], loads: Sequence[LoadRow]) -> str:
     """The targets, each from the figures of this run (ratios within one run)."""
     lines = ["## Targets", ""]
     million = 1_000_000
-    by_kind = {(row.kind, row.rooms): row for row in loads}
-    fast, duck = by_kind.get(("convstats", million)), by_kind.get(("duckdb", million))
-    if fast and duck:
-        time_ratio = fast.seconds / duck.seconds
-        rss_ratio = fast.peak_rss_mib / duck.peak_rss_mib
-        lines.append(
-            f"- load 1M rooms within 2x of duckdb read_json (needed columns, then the count): "
-            f"{fast.seconds:.2f} s vs {duck.seconds:.2f} s = {time_ratio:.2f}x "
-            f"-> {_verdict(time_ratio <= 2)}; peak RSS {fast.peak_rss_mib:,.0f} vs "
-            f"{duck.peak_rss_mib:,.0f} MiB = {rss_ratio:.2f}x -> {_verdict(rss_ratio <= 2)}"
+    for name in ("auto", "indexed"):
+        mine, numpy = (
+            find(rows, name, "agent", million, 5000),
+            find(rows, "numpy", "agent", million, 5000),
         )
-        table_row = by_kind.get(("duckdb-table", million))
-        if table_row:
+        if mine and numpy:
+            ratio = numpy.median_ms / mine.median_ms
             lines.append(
-                f"  (duckdb holding those columns in a table: {table_row.seconds:.2f} s, "
-                f"{table_row.peak_rss_mib:,.0f} MiB; ours {fast.seconds / table_row.seconds:.2f}x "
-                "of that)"
+                f"- by-agent count at 5,000 agents >= 10x numpy's bincount (1M rooms, 30d, "
+                f"unscoped), {name}: {mine.median_ms:.3f} ms vs {numpy.median_ms:.3f} ms = "
+                f"{ratio:.1f}x -> {_verdict(ratio >= 10)}"
             )
-    else:
-        lines.append("- load: not measured (needs --load 1M with convstats and duckdb)")
-    for agents in (200, 5000):
-        row = find(rows, "auto", million, agents)
-        if row and row.held_b is not None:
+    by = {(row.kind, row.form, row.rooms, row.groupings): row for row in loads}
+    for form in data.EXPORT_FORMS:
+        ours, duck = (
+            by.get(("convstats", form, million, "all")),
+            by.get(("duckdb", form, million, "all")),
+        )
+        if ours and duck:
+            time_ratio, rss_ratio = (
+                ours.seconds / duck.seconds,
+                ours.peak_rss_mib / duck.peak_rss_mib,
+            )
             lines.append(
-                f"- whole store <= 32 bytes a room (auto, 1M rooms, {agents} agents, tracemalloc, "
-                f"id look-up included): {row.held_b:.1f} B -> {_verdict(row.held_b <= 32)}"
+                f"- load 1M rooms ({form}) within 2x of duckdb read_json: {ours.seconds:.2f} s "
+                f"vs {duck.seconds:.2f} s = {time_ratio:.2f}x -> {_verdict(time_ratio <= 2)}; "
+                f"peak RSS {ours.peak_rss_mib:,.0f} vs {duck.peak_rss_mib:,.0f} MiB = "
+                f"{rss_ratio:.2f}x -> {_verdict(rss_ratio <= 2)}"
             )
-    if fast and fast.held_b is not None:
-        lines.append(
-            f"- whole store <= 32 bytes a room, loaded by from_path (1M rooms, 200 agents): "
-            f"{fast.held_b:.1f} B -> {_verdict(fast.held_b <= 32)}"
-        )
-    auto, polars = find(rows, "auto", million), find(rows, "polars", million)
-    if auto and polars and auto.handle_ms:
-        ratio = polars.median_ms / auto.handle_ms
-        lines.append(
-            f"- handle() >= 10x faster than a polars lazy filter + group-by (1M rooms, 200 "
-            f"agents, 30d, unscoped): {ratio:.1f}x (handle {auto.handle_ms:.3f} ms, polars "
-            f"{polars.median_ms:.3f} ms) -> {_verdict(ratio >= 10)}"
-        )
-    for strategy in ("auto", "indexed"):
-        row, numpy_row = (
-            find(rows, strategy, million, 5000),
-            find(rows, "numpy bincount", million, 5000),
-        )
-        if row and numpy_row:
-            ratio = numpy_row.median_ms / row.median_ms
+    for groupings, limit in (("all", 40), ("agent", 32)):
+        row = by.get(("convstats", "lines", million, groupings))
+        if row and row.footprint_b is not None:
+            held = "" if row.held_b is None else f", held (tracemalloc) {row.held_b:.1f} B"
+            worst = max(row.footprint_b, row.held_b or 0)
             lines.append(
-                f"- count >= 10x faster than a numpy bincount at 5,000 agents ({strategy}, 1M "
-                f"rooms, 30d, unscoped): {ratio:.1f}x ({row.median_ms:.3f} ms vs "
-                f"{numpy_row.median_ms:.3f} ms) -> {_verdict(ratio >= 10)}"
+                f"- store of {groupings} groupings <= {limit} B a room at 1M rooms: footprint "
+                f"{row.footprint_b:.1f} B{held} -> {_verdict(worst <= limit)}"
             )
-    lines.extend(
-        f"- {row.rooms:,} rooms: loaded in {row.seconds:.1f} s, peak RSS "
-        f"{row.peak_rss_mib:,.0f} MiB, {row.footprint_b or 0:.1f} B a room (footprint), "
-        f"query {row.query_ms or 0:.3f} ms ({row.plan})"
-        for row in loads
-        if row.kind == "convstats" and row.rooms >= 10_000_000
-    )
     return "\n".join(lines)
 
 
-def chart(rows: Sequence[Row], path: Path) -> bool:
+def charts(rows: Sequence[Measurement], out: Path, stamp: str) -> list[Path]:
+    """A log-log plot per report: median against rooms, one line per contender."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        progress("matplotlib is not installed (dependency group 'bench'): no chart")
-        return False
-    agents = sorted({row.agents for row in rows})
-    figure, axes = plt.subplots(1, len(agents), figsize=(5 * len(agents), 4), squeeze=False)
-    window = "30d" if any(row.window == "30d" for row in rows) else rows[0].window
-    for axis, count in zip(axes[0], agents, strict=True):
-        for strategy in sorted({row.strategy for row in rows}):
-            points = sorted(
-                (row.rooms, row.median_ms)
-                for row in rows
-                if row.strategy == strategy
-                and row.agents == count
-                and row.window == window
-                and row.scope == "all"
-            )
-            if points:
-                axis.plot(*zip(*points, strict=True), marker="o", label=strategy)
-        axis.set(
-            xscale="log",
-            yscale="log",
-            xlabel="rooms",
-            ylabel="query median (ms)",
-            title=f"{count} agents, {window} window, unscoped",
+        progress("matplotlib is not installed (dependency group 'bench'): no plots")
+        return []
+    written = []
+    agent_counts = sorted({row.agents for row in rows})
+    for report in REPORTS:
+        mine = [row for row in rows if row.report == report and row.scope == "all"]
+        if not mine:
+            continue
+        window = "30d" if any(row.window == "30d" for row in mine) else mine[0].window
+        figure, axes = plt.subplots(
+            1, len(agent_counts), figsize=(5 * len(agent_counts), 4), squeeze=False
         )
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
+        for axis, agents in zip(axes[0], agent_counts, strict=True):
+            for name in sorted({row.contender for row in mine}):
+                points = sorted(
+                    (row.rooms, row.median_ms)
+                    for row in mine
+                    if row.contender == name and row.agents == agents and row.window == window
+                )
+                if points:
+                    axis.plot(*zip(*points, strict=True), marker="o", label=name)
+            axis.set(
+                xscale="log",
+                yscale="log",
+                xlabel="rooms",
+                ylabel="median ms",
+                title=f"by {report}: {agents} agents, {window}, unscoped",
+            )
+            axis.grid(True, which="both", alpha=0.3)
+            axis.legend(fontsize="small")
+        figure.tight_layout()
+        path = out / f"{report}-{stamp}.png"
+        figure.savefig(path, dpi=72)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def environment() -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        check=False,
+    ).stdout.strip()
+    return {
+        "commit": commit,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "peers": peers.installed(),
+    }
+
+
+def list_contenders() -> int:
+    print("Contenders (--contenders NAME,…; your own with --strategy and --store):\n")
+    for name, contender in known.built_in().items():
+        print(f"  {name:<36} {contender.kind:<9} {contender.about}")
+    print(f"\nThe reference: scan up to {SCAN_REFERENCE_LIMIT:,} rooms, columnar above.")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    rows: list[Row] = []
-    for rooms in args.rooms:
-        for agents in args.agents:
-            progress(f"{rooms:,} rooms, {agents:,} agents: generating")
-            began = time.perf_counter()
-            data = generate(rooms, agents, seed=args.seed)
-            progress(
-                f"{rooms:,} rooms, {agents:,} agents: generated in "
-                f"{time.perf_counter() - began:.1f} s"
-            )
-            rows += bench_memory_strategies(args, rooms, agents, data)
-            rows += bench_peers(args, rooms, agents)
-            rows += bench_mongodb(args, rooms, agents, data)
-            del data
-            gc.collect()
+    if args.list:
+        return list_contenders()
+    try:
+        names = list(known.built_in()) if args.contenders is None else args.contenders
+        chosen = known.resolve(names, args.strategy, args.store)
+    except ValueError as error:
+        print(f"python -m benchmarks: error: {error}", file=sys.stderr)
+        return 2
+    began = environment()
+    measurements, failures, workspaces = sweep(args, chosen)
     loads = bench_loads(args)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    ended = environment()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "environment": began | {"load_average_after": ended["load_average"]},
+        "arguments": {key: value for key, value in vars(args).items() if key != "out"}
+        | {"plant": args.plant},
+        "measurements": [attrs.asdict(row) for row in measurements],
+        "failures": [attrs.asdict(failure) for failure in failures],
+        "workspaces": [
+            {"rooms": rooms, "agents": agents, **facts}
+            for (rooms, agents), facts in workspaces.items()
+        ],
+        "loads": [attrs.asdict(row) for row in loads],
+    }
+    json_path = args.out / f"run-{stamp}.json"
+    json_path.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
     sections = [
         "# Benchmark results",
-        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}; "
-        f"query = `count_groups` (by agent), handle = `ConversationsByAgentEndpoint.handle()`; "
-        f"peers: {', '.join(peers.installed())}; peak RSS of the run {peak_rss:.2f} GiB "
-        "(the loads ran in processes of their own).",
+        f"commit {began['commit']}, Python {began['python']}, {began['cpus']} CPUs, seed "
+        f"{args.seed}; load average {began['load_average'][0]:.2f} before, "
+        f"{ended['load_average'][0]:.2f} after; peers: {', '.join(began['peers'])}.",
+        summary_tables(measurements, failures),
+        failure_table(failures),
     ]
-    if rows:
-        sections.append(table(rows))
+    if workspaces:
+        sections.append(
+            "Loads of the workspaces (JSON Lines, 5 groupings, indexed):\n\n"
+            + "\n".join(
+                f"- {rooms:,} rooms, {agents:,} agents: {facts['load_s']:.2f} s, "
+                f"{facts['footprint_b']:.1f} B a room, groups {facts['groups']}"
+                for (rooms, agents), facts in workspaces.items()
+            )
+        )
     if loads:
         sections += ["## Loading a mongoexport directory (200 agents)", load_table(loads)]
-    sections.append(targets(rows, loads))
+    sections.append(targets(measurements, loads))
     report = "\n\n".join(sections)
-    if not os.environ.get(MONGODB_URI_VARIABLE):
-        report += (
-            f"\n\nMongoDB not measured: {MONGODB_URI_VARIABLE} is not set "
-            "(timings on mongomock would not be meaningful)."
-        )
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"results-{stamp}.md").write_text(report + "\n", encoding="utf-8")
-    charted = bool(rows) and chart(rows, args.out / f"query-time-{stamp}.png")
+    (args.out / f"results-{stamp}.md").write_text(
+        report + "\n\n## Every measurement\n\n" + full_table(measurements) + "\n", encoding="utf-8"
+    )
+    plots = charts(measurements, args.out, stamp)
     print(report)
-    progress(f"wrote {args.out}/results-{stamp}.md" + (" and the chart" if charted else ""))
+    progress(f"wrote {json_path}, results-{stamp}.md and {len(plots)} plots in {args.out}")
     return 0

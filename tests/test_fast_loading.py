@@ -217,15 +217,37 @@ def typical_rooms(draw: st.DrawFn, room_id: int) -> dict[str, Any]:
     return room
 
 
-@given(data=st.data(), size=st.integers(1, 30))
-def test_typical_rooms_stream_to_the_reference_facts(tmp_path_factory: Any, data: Any, size: int):
-    """Rooms the structs take are streamed (in chunks and line by line) to the same facts."""
+@given(
+    data=st.data(),
+    size=st.integers(1, 30),
+    form=st.sampled_from(("lines", "gzip", "array", "pretty array")),
+)
+def test_typical_rooms_stream_to_the_reference_facts(
+    tmp_path_factory: Any, data: Any, size: int, form: str
+):
+    """Rooms the structs take are streamed (in chunks and line by line) to the same facts.
+
+    Whatever the form of the file: JSON Lines, gzipped, or one array (compact, as
+    mongoexport --jsonArray writes it, or indented).
+    """
     rooms = [data.draw(typical_rooms(n)) for n in range(size)]
     directory = tmp_path_factory.mktemp("export")
-    write_rooms(directory, [json.dumps(room) for room in rooms], "\n")
+    if form == "array":
+        (directory / "rocketchat_room.json").write_text(json.dumps(rooms, separators=(",", ":")))
+    elif form == "pretty array":
+        (directory / "rocketchat_room.json").write_text(json.dumps(rooms, indent=2))
+    else:
+        write_rooms(directory, [json.dumps(room) for room in rooms], "\n")
+        if form == "gzip":
+            plain = directory / "rocketchat_room.json"
+            (directory / "rocketchat_room.json.gz").write_bytes(gzip.compress(plain.read_bytes()))
+            plain.unlink()
     same_reading(directory)
     with small_chunks():
         same_reading(directory)
+    if form == "gzip":  # one form of each example: a pool of workers takes a while to start
+        with in_parallel():
+            same_reading(directory)
 
 
 @st.composite
@@ -324,6 +346,8 @@ def test_rooms_read_as_the_reference_reads_them(tmp_path_factory: Any, lines: An
     write_rooms(directory, lines, ending)
     same_reading(directory)
     with small_chunks():
+        same_reading(directory)
+    with in_parallel():
         same_reading(directory)
     with without_numpy(), small_chunks():
         same_reading(directory)
@@ -579,13 +603,58 @@ HOSTILE: dict[str, bytes] = {
 }
 
 
+@contextmanager
+def in_parallel() -> Iterator[None]:
+    """Worker processes for any file, and chunks of a few lines, so that several meet."""
+    saved = loader.PARALLEL_BYTES
+    loader.PARALLEL_BYTES = 0
+    try:
+        with small_chunks():
+            yield
+    finally:
+        loader.PARALLEL_BYTES = saved
+
+
 @pytest.mark.parametrize("content", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_room_files_load_the_same_through_both_loaders(
     tmp_path: Path, content: bytes
 ) -> None:
-    """Any room file gives the same rooms, or the same error at the same line, either way."""
+    """Any room file gives the same rooms, or the same error at the same line, either way.
+
+    Also when the chunks are decoded by worker processes.
+    """
     (tmp_path / "rocketchat_room.json").write_bytes(content)
+    expected = same_outcome(tmp_path)
+    with in_parallel():
+        if loader.workers_for(tmp_path / "rocketchat_room.json"):  # where the system forks
+            assert loaded(tmp_path) == expected
+
+
+@pytest.mark.parametrize("content", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_gzipped_room_files_load_the_same_through_both_loaders(
+    tmp_path: Path, content: bytes
+) -> None:
+    """A gzipped room file, whatever it holds, gives the same rooms or the same error too."""
+    (tmp_path / "rocketchat_room.json.gz").write_bytes(gzip.compress(content))
     same_outcome(tmp_path)
+
+
+def test_a_streamed_array_and_gzip_file_are_not_read_by_the_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A --jsonArray file and a gzipped file of rooms are streamed, not parsed whole."""
+    rooms = [json.loads(ROOM % n) for n in range(50)]
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("the reference read the rooms")
+
+    monkeypatch.setattr(loader, "read_export_file", refuse)
+    (tmp_path / "rocketchat_room.json").write_text(json.dumps(rooms, separators=(",", ":")))
+    assert MemoryStore.from_path(tmp_path).room_count == 50
+    (tmp_path / "rocketchat_room.json").unlink()
+    lines = "".join(json.dumps(room) + "\n" for room in rooms).encode()
+    (tmp_path / "rocketchat_room.json.gz").write_bytes(gzip.compress(lines))
+    assert MemoryStore.from_path(tmp_path).room_count == 50
 
 
 @pytest.mark.skipif(
@@ -708,3 +777,18 @@ def test_errors_in_several_files_come_in_the_same_order(
         else:
             (tmp_path / name).write_bytes(content)
     assert same_outcome(tmp_path)[0] == "error"
+
+
+def test_a_large_load_without_msgspec_says_which_extra_is_faster(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the extra 'fast', a large rooms file warns once that it makes loading faster."""
+    write_rooms(tmp_path, GOOD, "\n")
+    with reference_loader():
+        monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 1)
+        with pytest.warns(loader.FastLoaderHint, match=r"convstats\[fast\]' loads them about"):
+            assert MemoryStore.from_path(tmp_path).room_count == 3
+        monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 10_000)
+        MemoryStore.from_path(tmp_path)  # a small file: no warning (warnings are errors here)
+    monkeypatch.setattr(loader, "LARGE_LOAD_BYTES", 1)
+    MemoryStore.from_path(tmp_path)  # with msgspec: none

@@ -44,3 +44,15 @@ def test_the_core_imports_with_adapters_and_drivers_blocked():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert int(result.stdout) == len(convstats.__all__)
+
+
+def test_adapters_use_only_the_declared_names_of_the_file_reader():
+    """No adapter reaches into files.py past its __all__: the streaming loader included."""
+    from convstats_adapters import files
+
+    adapters = Path(files.__file__).parent
+    for path in sorted(adapters.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "convstats_adapters.files":
+                names = {alias.name for alias in node.names}
+                assert names <= set(files.__all__), (path.name, names - set(files.__all__))

@@ -286,9 +286,11 @@ def _check_options(
 
 @attrs.define
 class _Progress:
-    """Shows on one terminal line how many documents have been read, about once a second.
+    """Shows on one terminal line how the load goes, about once a second.
 
-    Nothing is shown for a load shorter than the interval; :meth:`finish` erases the line.
+    The documents read and their rate; from the streaming loader, the bytes read of the
+    file's, the rate and the time left, then each step of building the store. Nothing is
+    shown for a load shorter than the interval; :meth:`finish` erases the line.
     """
 
     stream: TextIO
@@ -303,7 +305,15 @@ class _Progress:
     def __attrs_post_init__(self) -> None:
         self._shown_at = self._last_call = self._collection_start = self.clock()
 
-    def __call__(self, collection: str, documents: int) -> None:
+    def __call__(
+        self,
+        collection: str,
+        documents: int,
+        *,
+        read: int | None = None,
+        total: int | None = None,
+        step: str | None = None,
+    ) -> None:
         now = self.clock()
         if collection != self._collection:
             # Readers report each collection's end, so the last call is when this one began.
@@ -312,8 +322,19 @@ class _Progress:
         if now - self._shown_at < _PROGRESS_INTERVAL:
             return
         elapsed = now - self._collection_start
-        rate = f", {documents / elapsed:,.0f}/s" if elapsed > 0 else ""
-        self.stream.write(f"\r\x1b[Kconvstats: {self.verb} {collection}: {documents:,}{rate}")
+        if step is not None:
+            line = f"{collection}: {step} ({documents:,} documents, {elapsed:,.0f} s)"
+        elif read is not None and total and elapsed > 0:
+            rate = read / elapsed
+            left = f", about {(total - read) / rate:,.0f} s left" if rate > 0 else ""
+            line = (
+                f"{self.verb} {collection}: {_size(read)} of {_size(total)} "
+                f"({100 * read / total:.0f}%), {documents:,} documents, {_size(rate)}/s{left}"
+            )
+        else:
+            rate_text = f", {documents / elapsed:,.0f}/s" if elapsed > 0 else ""
+            line = f"{self.verb} {collection}: {documents:,}{rate_text}"
+        self.stream.write(f"\r\x1b[Kconvstats: {line}")
         self.stream.flush()
         self._shown_at, self._visible = now, True
 
@@ -322,6 +343,18 @@ class _Progress:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._visible = False
+
+
+def _size(size: float) -> str:
+    """Bytes for people: ``512 KiB``, ``3.1 MiB``, ``503 MiB``, ``4.1 GiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20)):
+        if size >= scale:
+            return (
+                f"{size / scale:,.1f} {unit}"
+                if size < 10 * scale
+                else f"{size / scale:,.0f} {unit}"
+            )
+    return f"{size / 2**10:,.0f} KiB"
 
 
 @contextlib.contextmanager

@@ -527,8 +527,8 @@ def raw_key(grouping: Grouping, room: Document) -> Any:
       :func:`field` ``source.type`` and ``source.alias``, each :func:`freeze`-d (``ABSENT``
       when missing);
     - department: the :func:`freeze`-d ``departmentId`` (``ABSENT`` when missing);
-    - tags: the :func:`freeze`-d ``tags``, an array's elements in MongoDB's order (``ABSENT``
-      when missing);
+    - tags: the :func:`freeze`-d ``tags`` (``ABSENT`` when missing), an array's elements
+      sorted in BSON order;
     - agent: :func:`served_agent`; ``None`` without a ``servedBy`` field, and
       ``(NO_AGENT, servedBy._id)`` (``None`` when missing) for a ``servedBy`` naming no agent.
     """

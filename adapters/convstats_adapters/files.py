@@ -8,6 +8,16 @@ and the line. The work and the memory are bounded by the document, not by the fi
 read a block at a time, a line or a document longer than :data:`MAX_DOCUMENT_BYTES` is refused
 before more of it is read, and runs of blank lines are skipped at the speed of a byte scan, so
 that a small gzip file cannot expand into gigabytes held or hours of work.
+
+Beside :func:`load_collections`, the module offers what a faster reader of one collection
+needs to read exactly as it does (``convstats_adapters.memory.loader`` is one): the files of
+a collection (:func:`export_files`, :func:`missing_rooms`), a file opened as it opens one
+(:func:`open_export`), its text in blocks of whole lines (:class:`ExportLines`,
+:func:`content_lines`), a line decoded and parsed with its errors (:func:`decode_line`,
+:func:`parse_line`), the shortcut for ``mongoexport``'s dates (:func:`exported_date`), and a
+whole file or one document of it read the reference's way (:func:`read_export_file`,
+:func:`nth_document`). A reader that keeps to these gives the reference's errors, at the
+reference's lines.
 """
 
 from __future__ import annotations
@@ -42,10 +52,20 @@ __all__ = [
     "MAX_NESTING",
     "REPORT_COLLECTIONS",
     "DateOutOfRange",
+    "ExportLines",
     "ProgressCallback",
+    "content_lines",
+    "decode_line",
     "decode_value",
+    "export_files",
+    "exported_date",
     "load_collections",
+    "missing_rooms",
+    "nth_document",
+    "open_export",
+    "parse_line",
     "progress_callback",
+    "read_export_file",
     "reporting_progress",
 ]
 
@@ -60,7 +80,10 @@ REPORT_COLLECTIONS: Final = (
 )
 
 #: Called with a collection's name and how many of its documents have been read so far.
-ProgressCallback = Callable[[str, int], None]
+#: Readers that know more say it in keywords: ``read`` and ``total``, the bytes of the file
+#: read so far and its size; ``step``, what is being done once the file has been read
+#: (``"building"``: its rooms into the store). A callback takes ``**progress`` for them.
+ProgressCallback = Callable[..., None]
 
 _SUFFIXES: Final = (".json", ".json.gz")
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -139,7 +162,7 @@ _EXPORTED_DATE = re.compile(
 )
 
 
-def _exported_date(value: str) -> datetime | None:
+def exported_date(value: str) -> datetime | None:
     """``YYYY-MM-DDTHH:MM:SS(.mmm)`` and ``Z`` (or ``±00:00``), as ``mongoexport`` writes dates.
 
     ``None`` for any other text, and for a value this shortcut cannot vouch for: the caller
@@ -160,7 +183,7 @@ def _date(value: Any) -> datetime | DateOutOfRange:
     if isinstance(value, str):
         # The full request-date parser costs about 30 times more than the fixed shape
         # mongoexport writes; it still decides every other text.
-        parsed = _exported_date(value) or parse_iso_datetime(value)
+        parsed = exported_date(value) or parse_iso_datetime(value)
         if parsed is None:
             raise _BadValue(f"invalid $date {value!r}")
         return parsed
@@ -252,8 +275,12 @@ def _long_number_at(text: str, start: int = 0) -> int | None:
     return None if match is None else match.start()
 
 
-def _parse(path: Path, text: str, *, line: int) -> Any:
-    """Parse ``text``, line ``line`` of a JSON Lines file."""
+def parse_line(path: Path, text: str, *, line: int) -> Any:
+    """Parse ``text``, line ``line`` of the JSON Lines file ``path``, Extended JSON decoded.
+
+    Raises :class:`~convstats.errors.DataFormatError` naming the file and the line for bad
+    JSON, a bad Extended JSON value, nesting past :data:`MAX_NESTING` and a number too long.
+    """
     if len(text) > 2 * MAX_NESTING and _nesting_past(text) is not None:
         raise DataFormatError(str(path), _TOO_DEEP, line=line)
     try:
@@ -268,8 +295,12 @@ def _parse(path: Path, text: str, *, line: int) -> Any:
         raise DataFormatError(str(path), "a number too long to read", line=line) from None
 
 
-def _decode(path: Path, data: bytes, *, line: int) -> str:
-    """``data`` as text, ``line`` being the number of its first line in the file."""
+def decode_line(path: Path, data: bytes, *, line: int) -> str:
+    """``data`` as text, ``line`` being the number of its first line in the file ``path``.
+
+    Raises :class:`~convstats.errors.DataFormatError` naming the line of the first byte
+    that is not UTF-8.
+    """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -289,10 +320,11 @@ def _file_kind(mode: int) -> str:
 
 
 @contextlib.contextmanager
-def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
-    """``path`` opened for binary reading, decompressed when it is gzip.
+def open_export(path: Path) -> Iterator[io.BufferedIOBase]:
+    """``path`` opened for binary reading, decompressed when it is gzip (a context manager).
 
-    Anything but a regular file is refused before a byte is read.
+    Anything but a regular file is refused before a byte is read, with a
+    :class:`~convstats.errors.DataFormatError` that says what it is.
     """
     try:
         fd = os.open(path, os.O_RDONLY | _NONBLOCK)
@@ -321,7 +353,7 @@ def _reading(path: Path) -> Iterator[io.BufferedIOBase]:
             yield unzipped
 
 
-class _Lines:
+class ExportLines:
     """A JSON Lines file's text in blocks of whole lines, none longer than the limit.
 
     Iterating gives ``(number, block)``: ``block`` holds whole lines, the file's last one
@@ -332,7 +364,8 @@ class _Lines:
 
     A file whose first character (after blank lines) is ``[`` is one JSON array, not lines:
     iterating stops before that line, and ``array`` is its number and the text read from its
-    start, for :class:`_Json` to read on.
+    start, for the reference's JSON reader to read on (:func:`read_export_file`).
+    A reader that counts a block's LFs itself gives the count to :meth:`counted`.
     """
 
     def __init__(self, path: Path, stream: io.BufferedIOBase, size: int) -> None:
@@ -396,7 +429,7 @@ def _blank_end(block: bytes, at: int) -> int:
     return at if blank is None else blank.end()
 
 
-def _content_lines(block: bytes, first: int) -> Iterator[tuple[int, bytes]]:
+def content_lines(block: bytes, first: int) -> Iterator[tuple[int, bytes]]:
     """The lines of ``block`` that are not blank, each with its number (``first``: the first's).
 
     A line is blank when ``bytes.isspace`` says so; a run of them is skipped by one match of
@@ -572,10 +605,10 @@ def _export_documents(
     path: Path, collection: str, stream: io.BufferedIOBase
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """One collection's documents with their lines: JSON Lines, or one array (``--jsonArray``)."""
-    lines = _Lines(path, stream, _BLOCK_BYTES)
+    lines = ExportLines(path, stream, _BLOCK_BYTES)
     for first, block in lines:
-        for number, text in _content_lines(block, first):
-            document = _parse(path, _decode(path, text, line=number), line=number)
+        for number, text in content_lines(block, first):
+            document = parse_line(path, decode_line(path, text, line=number), line=number)
             if not isinstance(document, dict):
                 raise DataFormatError(str(path), "a line must hold one JSON object", line=number)
             yield number, document
@@ -615,49 +648,60 @@ def _read_export(path: Path, collection: str, stream: io.BufferedIOBase) -> list
     return documents
 
 
-def _load_export_file(path: Path, collection: str) -> list[dict[str, Any]]:
-    with _reading(path) as stream:
+def read_export_file(path: Path, collection: str) -> list[dict[str, Any]]:
+    """Every document of ``collection``'s export file ``path``, as :func:`load_collections`.
+
+    JSON Lines or one JSON array, plain or gzip; errors as :func:`load_collections` raises.
+    """
+    with open_export(path) as stream:
         try:
             return _read_export(path, collection, stream)
         except (OSError, EOFError, zlib.error) as error:
             raise DataFormatError(str(path), _read_failure(error)) from None
 
 
-def _nth_document(path: Path, collection: str, index: int) -> tuple[int, dict[str, Any]] | None:
+def nth_document(path: Path, collection: str, index: int) -> tuple[int, dict[str, Any]] | None:
     """The line and the document of an export file's document ``index`` (from 0), if any.
 
     JSON Lines are counted, not parsed, up to that document.
     """
-    with _reading(path) as stream:
-        lines = _Lines(path, stream, _BLOCK_BYTES)
+    with open_export(path) as stream:
+        lines = ExportLines(path, stream, _BLOCK_BYTES)
         seen = 0
         for first, block in lines:
-            for number, text in _content_lines(block, first):
+            for number, text in content_lines(block, first):
                 if seen == index:
-                    return number, _parse(path, _decode(path, text, line=number), line=number)
+                    text_line = decode_line(path, text, line=number)
+                    return number, parse_line(path, text_line, line=number)
                 seen += 1
         if lines.array is None:
             return None
-    with _reading(path) as stream:
+    with open_export(path) as stream:
         for seen, found in enumerate(_export_documents(path, collection, stream)):
             if seen == index:
                 return found
     return None
 
 
-def _export_files(root: Path, name: str) -> list[Path]:
+def export_files(root: Path, name: str) -> list[Path]:
+    """The export files of collection ``name`` in the folder ``root``: ``.json``, ``.json.gz``.
+
+    Each that exists as a name (a broken link included), in that order; more than one is an
+    error for :func:`load_collections`.
+    """
     # lexists: a broken link is reported by name when opened, not taken for a missing file.
     candidates = (root / f"{name}{suffix}" for suffix in _SUFFIXES)
     return [path for path in candidates if os.path.lexists(path)]
 
 
-def _missing_rooms(root: Path) -> str:
+def missing_rooms(root: Path) -> str:
+    """Why the folder ``root`` has no rooms to read: what is missing, and a hint where known."""
     message = f"no {doc.ROOMS}.json or {doc.ROOMS}.json.gz, the mongoexport of the rooms"
     try:  # a bounded look around, for the hint only: dump folders can be large
         entries = list(itertools.islice(root.iterdir(), 1000))
     except OSError:
         return message
-    inside = [entry for entry in entries if entry.is_dir() and _export_files(entry, doc.ROOMS)]
+    inside = [entry for entry in entries if entry.is_dir() and export_files(entry, doc.ROOMS)]
     if inside:
         return f"{message}; {inside[0]} has it: give that folder"
     bson = any(entry.suffix == ".bson" for entry in entries) or any(
@@ -674,14 +718,14 @@ def _missing_rooms(root: Path) -> str:
 
 def _load_directory(root: Path, collections: Collection[str]) -> dict[str, list[dict[str, Any]]]:
     files = _directory_files(root, collections)
-    return {name: _load_export_file(file, name) for name, file in files.items()}
+    return {name: read_export_file(file, name) for name, file in files.items()}
 
 
 def _directory_files(root: Path, collections: Collection[str]) -> dict[str, Path]:
     """The export file of each of ``collections`` the directory has, checked before any is read."""
     found: dict[str, Path] = {}
     for name in collections:
-        files = _export_files(root, name)
+        files = export_files(root, name)
         if len(files) > 1:
             raise DataFormatError(
                 str(root), f"both {files[0].name} and {files[1].name}: keep one of them"
@@ -689,7 +733,7 @@ def _directory_files(root: Path, collections: Collection[str]) -> dict[str, Path
         if files:
             found[name] = files[0]
     if doc.ROOMS in collections and doc.ROOMS not in found:
-        raise DataFormatError(str(root), _missing_rooms(root))
+        raise DataFormatError(str(root), missing_rooms(root))
     return found
 
 
@@ -716,10 +760,10 @@ def _document_like(arrays: dict[str, bool]) -> bool:
 def _first_line_is_a_document(path: Path) -> bool:
     """Whether the file's first line that is not blank is a JSON document on its own."""
     try:
-        with _reading(path) as stream:
-            for first, block in _Lines(path, stream, _BLOCK_BYTES):
-                for number, text in _content_lines(block, first):
-                    return _is_document(json.loads(_decode(path, text, line=number)))
+        with open_export(path) as stream:
+            for first, block in ExportLines(path, stream, _BLOCK_BYTES):
+                for number, text in content_lines(block, first):
+                    return _is_document(json.loads(decode_line(path, text, line=number)))
     except (ValueError, RecursionError):  # DataFormatError is a ValueError
         pass
     return False
@@ -786,7 +830,7 @@ def _read_collections(source: _Json, collections: Collection[str]) -> _Collectio
 
 
 def _load_file(path: Path, collections: Collection[str]) -> dict[str, list[dict[str, Any]]]:
-    with _reading(path) as stream:
+    with open_export(path) as stream:
         try:
             head = stream.read(_BLOCK_BYTES)
         except (OSError, EOFError, zlib.error) as error:

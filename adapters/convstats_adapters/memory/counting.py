@@ -1,7 +1,9 @@
-"""How the in-memory store counts: plans, the strategies that choose one, and the fold.
+"""How the in-memory store counts: strategies, the plans they take, and the fold.
 
-One function a plan, and the fold from groups to a report's rows, each in pure Python and
-in numpy side by side.
+A *strategy* counts the rooms of a window per group of one grouping's column; the fold
+then keeps the groups a visibility admits and turns them into the report's rows
+(:class:`~convstats_adapters.memory.table.Fold`). The built-in strategies, each in pure
+Python and in numpy side by side:
 
 ========== ===========================================================================
 ``scan``     one Python pass over every room's facts; the reference
@@ -11,20 +13,41 @@ in numpy side by side.
 ``auto``     the index (the default)
 ========== ===========================================================================
 
-All give exactly the same counts; :func:`explain` says which plan a strategy takes. A query
-counts the rooms of the window per group (partition, raw key) of its grouping's column,
-keeps the groups whose partition the visibility admits (decided once per partition), and
-folds them into the report's rows (:class:`~convstats_adapters.memory.table.Fold`).
+All give exactly the same counts; :func:`explain` says which plan a strategy takes.
+
+**Your own strategy** is a function of the :data:`CountGroups` signature, given to
+``MemoryStore(strategy=…)`` (or wrapped in a :class:`Strategy` to name it)::
+
+    def count(table: FactTable, column: Column, window: TimeWindow, groups: int) -> PerGroup
+
+It returns, for each group code ``g`` below ``groups``, how many rooms of ``column`` were
+created in ``window`` (``window.start_ms <= ts < window.end_ms``): a numpy array or a
+sequence indexed by group (shorter is fine: the rest count 0), or a mapping from group to
+count. What it reads (:mod:`convstats_adapters.memory.table`):
+
+- the *base*: ``table.base_ts``, the creation times in ms (an ``array("q")``, sorted), and
+  ``column.base``, each place's group (``VOID`` for a place whose room is gone);
+- the *overlay*: ``table.extra_ts`` and ``column.extra``, rooms added or changed since the
+  base was built, in no order (a free slot has group ``VOID``);
+- with an indexed table, ``column.checkpoints``: per-group counts of the base before every
+  ``column.block``-th place, rows of ``column.width``.
+
+Group ``VOID`` never counts, whatever is returned for it. The function runs under the
+store's lock, never concurrently with a change. It may keep what it derives from the base
+(a sorted array per group, say) keyed by ``table.version``, which changes with the base;
+the overlay must be read at each call. ``benchmarks/examples/`` has one to copy.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeAlias
+
+import attrs
 
 from convstats.errors import MissingDependency
 from convstats.model import GroupCounts, Grouping, TimeWindow, TotalMode, Visibility
@@ -42,13 +65,21 @@ from convstats_adapters.memory.table import (
 )
 
 __all__ = [
+    "STRATEGIES",
     "STRATEGY_NAMES",
+    "CountGroups",
+    "PerGroup",
     "Plan",
+    "Strategy",
     "check_strategy",
     "count",
+    "count_columns",
+    "count_index",
+    "count_scan",
     "explain",
     "load_numpy",
     "needs_index",
+    "resolve",
 ]
 
 
@@ -58,6 +89,29 @@ class Plan(enum.Enum):
     SCAN = "scan"
     COLUMNS = "columns"
     INDEX = "index"
+    #: A strategy of the user's, whose plan the store does not know.
+    CUSTOM = "custom"
+
+
+#: Per group code, the rooms of a window: a numpy array, a sequence or a mapping.
+PerGroup: TypeAlias = "Mapping[int, int] | Sequence[int] | Any"
+#: A counting strategy: ``count(table, column, window, groups)`` (see the module's doc).
+CountGroups: TypeAlias = Callable[[FactTable, Column, TimeWindow, int], PerGroup]
+
+
+@attrs.frozen
+class Strategy:
+    """A named way of counting: its function, the plan it takes, and what the table keeps.
+
+    ``indexed``: whether the table keeps the per-group checkpoints (under 2 bytes a room a
+    grouping) for the function to read. A store built for a strategy that does not need
+    them does not hold them.
+    """
+
+    name: str
+    count: CountGroups = attrs.field(validator=attrs.validators.is_callable())
+    plan: Plan = Plan.CUSTOM
+    indexed: bool = True
 
 
 def load_numpy() -> ModuleType:
@@ -71,7 +125,9 @@ def load_numpy() -> ModuleType:
 # -- per group: the rooms of a window ------------------------------------------------------
 
 
-def count_scan(table: FactTable, column: Column, window: TimeWindow) -> Counter[int]:
+def count_scan(
+    table: FactTable, column: Column, window: TimeWindow, groups: int = 0
+) -> Counter[int]:
     """Per group, by looking at every room's facts, one at a time."""
     start, end = window.start_ms, window.end_ms
     per_group: Counter[int] = Counter()
@@ -186,8 +242,8 @@ def _fold_numpy(
         # VOID's partition is -1: the False appended here.
         by_partition = np.array([*admitted, False], dtype=bool)
         per_group = per_group * by_partition[np.frombuffer(facet.group_partition, np.int32)]
-    per_group[VOID] = 0
-    rooms = int(per_group.sum())
+    # VOID's group folds to NOWHERE: only the rooms counted must leave it out.
+    rooms = int(per_group.sum()) - int(per_group[VOID])
     rows = np.frombuffer(fold.pair_row, dtype=np.int32)
     if fold.single:
         weights = per_group  # one pair a group, in group order
@@ -206,58 +262,94 @@ def _fold_numpy(
 
 # -- strategies ----------------------------------------------------------------------------
 
-_CHOOSERS: dict[str, Callable[[FactTable], Plan]] = {
-    "scan": lambda table: Plan.SCAN,
-    "columnar": lambda table: Plan.COLUMNS,
-    "indexed": lambda table: Plan.INDEX,
-    # The index, always: choosing the columns for few rooms and many groups bought nothing
-    # measurable (benchmarks/README.md#the-auto-rule).
-    "auto": lambda table: Plan.INDEX,
+#: The built-in strategies, by name. ``auto`` reads the index, always: choosing the columns
+#: for few rooms and many groups bought nothing measurable
+#: (benchmarks/README.md#the-auto-rule).
+STRATEGIES: Mapping[str, Strategy] = {
+    "scan": Strategy("scan", count_scan, Plan.SCAN, indexed=False),
+    "columnar": Strategy("columnar", count_columns, Plan.COLUMNS, indexed=False),
+    "indexed": Strategy("indexed", count_index, Plan.INDEX),
+    "auto": Strategy("auto", count_index, Plan.INDEX),
 }
 #: The strategy names a store accepts.
-STRATEGY_NAMES = tuple(sorted(_CHOOSERS))
+STRATEGY_NAMES = tuple(sorted(STRATEGIES))
 
 
-def check_strategy(name: str) -> None:
-    """Refuse a strategy the store cannot use.
+def resolve(strategy: str | Strategy | CountGroups) -> Strategy:
+    """The strategy a store is asked for: a built-in name, a :class:`Strategy`, or a function.
 
-    Raises :class:`ValueError` for an unknown name and
-    :class:`~convstats.errors.MissingDependency` for ``columnar`` without numpy.
+    A function becomes a strategy named by its module and name, with an indexed table.
+    Raises :class:`ValueError` for an unknown name, :class:`TypeError` for anything else
+    that is not callable, and :class:`~convstats.errors.MissingDependency` for
+    ``columnar`` without numpy.
     """
-    if name not in _CHOOSERS:
-        known = ", ".join(STRATEGY_NAMES)
-        raise ValueError(f"unknown strategy {name!r}; choose one of: {known}")
-    if name == "columnar":
-        load_numpy()
+    if isinstance(strategy, Strategy):
+        return strategy
+    if isinstance(strategy, str):
+        found = STRATEGIES.get(strategy)
+        if found is None:
+            known = ", ".join(STRATEGY_NAMES)
+            raise ValueError(f"unknown strategy {strategy!r}; choose one of: {known}")
+        if found.plan is Plan.COLUMNS:
+            load_numpy()
+        return found
+    if not callable(strategy):
+        raise TypeError(f"a strategy is a name or a counting function, not {strategy!r}")
+    module = getattr(strategy, "__module__", None) or "?"
+    name = getattr(strategy, "__qualname__", None) or repr(strategy)
+    return Strategy(f"{module}:{name}", strategy)
 
 
-def needs_index(name: str) -> bool:
+def check_strategy(strategy: str | Strategy | CountGroups) -> None:
+    """Refuse a strategy the store cannot use, as :func:`resolve` does."""
+    resolve(strategy)
+
+
+def needs_index(strategy: str | Strategy | CountGroups) -> bool:
     """Whether the strategy reads the per-group index (which the table must then keep)."""
-    return name in ("indexed", "auto")
+    return resolve(strategy).indexed
 
 
-def explain(name: str, table: FactTable) -> Plan:
-    """The plan strategy ``name`` takes to count ``table``."""
-    return _CHOOSERS[name](table)
+def explain(strategy: str | Strategy | CountGroups, table: FactTable) -> Plan:
+    """The plan ``strategy`` takes to count ``table``."""
+    return resolve(strategy).plan
 
 
 def count(
-    name: str,
+    strategy: str | Strategy | CountGroups,
     table: FactTable,
     grouping: Grouping,
     window: TimeWindow,
     visibility: Visibility,
     mode: TotalMode,
 ) -> GroupCounts:
-    """Count ``table`` for ``grouping``'s report in ``mode``, by the plan ``name`` chooses."""
-    plan = explain(name, table)
-    facet, column = table.codes.facets[grouping], table.columns[grouping]
+    """Count ``table`` for ``grouping``'s report in ``mode``, by ``strategy``.
+
+    Raises :class:`ValueError` when the table does not hold ``grouping``.
+    """
+    strategy = resolve(strategy)
+    column = table.columns.get(grouping)
+    if column is None:
+        held = ", ".join(held.value for held in table.groupings)
+        raise ValueError(
+            f"this store holds no {grouping.value!r} facts (it holds: {held}); "
+            "build it with that grouping"
+        )
+    facet = table.codes.facets[grouping]
     admitted = table.codes.admitted(visibility)
     fold = facet.fold(mode)
-    if plan is Plan.SCAN:
-        return _fold_python(facet, fold, count_scan(table, column, window), admitted)
-    counter = count_columns if plan is Plan.COLUMNS else count_index
-    per_group = counter(table, column, window, facet.groups)
-    if isinstance(per_group, Counter):
+    groups = facet.groups
+    per_group = strategy.count(table, column, window, groups)
+    if isinstance(per_group, Mapping):
         return _fold_python(facet, fold, per_group, admitted)
-    return _fold_numpy(load_numpy(), facet, fold, per_group, visibility, admitted)
+    np = numpy_or_none()
+    if np is None:
+        return _fold_python(facet, fold, dict(enumerate(per_group)), admitted)
+    found = np.asarray(per_group, dtype=np.int64)
+    if found.ndim != 1 or len(found) > groups:
+        raise ValueError(
+            f"strategy {strategy.name!r} gave counts of shape {found.shape} for {groups} groups"
+        )
+    if len(found) < groups:
+        found = np.concatenate([found, np.zeros(groups - len(found), dtype=np.int64)])
+    return _fold_numpy(np, facet, fold, found, visibility, admitted)

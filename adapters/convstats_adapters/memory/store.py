@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 
@@ -27,9 +27,12 @@ from convstats_adapters.files import load_collections
 from convstats_adapters.memory import counting, loader
 from convstats_adapters.memory.counting import Plan
 from convstats_adapters.memory.directory import MemoryDirectory
-from convstats_adapters.memory.table import DuplicateRooms, FactTable
+from convstats_adapters.memory.table import GROUPINGS, DuplicateRooms, FactTable
 
-__all__ = ["MemoryRooms", "MemoryStore"]
+__all__ = ["MemoryRooms", "MemoryStore", "StrategyChoice"]
+
+#: What ``strategy=`` takes: a built-in name, a :class:`~.counting.Strategy`, or a function.
+StrategyChoice: TypeAlias = "str | counting.Strategy | counting.CountGroups"
 
 
 @attrs.define(init=False, eq=False)
@@ -42,9 +45,15 @@ class MemoryRooms:
     room is held as its creation time and, for each report, the group it counts in, with a
     fingerprint of its id, under 40 bytes a room (see :mod:`convstats_adapters.memory.table`).
 
-    ``strategy`` names how rooms are counted (all give the same answers; see
+    ``strategy`` says how rooms are counted (all give the same answers; see
     :mod:`convstats_adapters.memory.counting` and :meth:`explain`): ``"scan"``,
-    ``"columnar"`` (extra ``columnar``), ``"indexed"`` or ``"auto"``, the default.
+    ``"columnar"`` (extra ``columnar``), ``"indexed"`` or ``"auto"``, the default; or a
+    counting function of your own (:data:`~convstats_adapters.memory.counting.CountGroups`),
+    or a :class:`~convstats_adapters.memory.counting.Strategy`. :attr:`strategy` is its name.
+
+    ``groupings`` are the reports the store can answer (by default all five); the facts of
+    the others are not held, which saves about a byte or two a room each (a by-agent store
+    holds under 32 bytes a room), and asking for them raises :class:`ValueError`.
 
     Safe for updates concurrent with queries, from any number of threads: one lock is held by
     each update and each count, so a query sees the rooms before or after every update, never
@@ -55,6 +64,7 @@ class MemoryRooms:
 
     #: Fixed at construction: the table keeps the structures this strategy reads.
     strategy: str = attrs.field(on_setattr=attrs.setters.frozen)
+    _counting: counting.Strategy = attrs.field(repr=False, on_setattr=attrs.setters.frozen)
     _table: FactTable = attrs.field(repr=False)
     _anonymous: Iterator[int] = attrs.field(repr=False)
     # One lock rather than a readers-writer scheme: counting is Python or numpy work that the
@@ -66,11 +76,18 @@ class MemoryRooms:
     _turnstile: threading.Lock = attrs.field(repr=False, factory=threading.Lock)
     _version: int = attrs.field(repr=False, default=0)
 
-    def __init__(self, rooms: Iterable[Document] = (), *, strategy: str = "auto") -> None:
-        counting.check_strategy(strategy)
+    def __init__(
+        self,
+        rooms: Iterable[Document] = (),
+        *,
+        strategy: StrategyChoice = "auto",
+        groupings: Iterable[Grouping] = GROUPINGS,
+    ) -> None:
+        chosen = counting.resolve(strategy)
         self.__attrs_init__(
-            strategy=strategy,
-            table=FactTable(indexed=counting.needs_index(strategy)),
+            strategy=chosen.name,
+            counting=chosen,
+            table=FactTable(indexed=chosen.indexed, groupings=groupings),
             anonymous=itertools.count(),
         )
         # Rooms go straight to the table: copying millions of documents first would cost
@@ -78,39 +95,51 @@ class MemoryRooms:
         self._table.load((self._key(room), room) for room in rooms)
 
     @classmethod
-    def from_table(cls, table: FactTable, *, strategy: str, anonymous: int = 0) -> MemoryRooms:
+    def from_table(
+        cls, table: FactTable, *, strategy: StrategyChoice, anonymous: int = 0
+    ) -> MemoryRooms:
         """The rooms of a table a loader built (:mod:`convstats_adapters.memory.loader`).
 
         ``anonymous`` rooms had no ``_id`` (keys ``("<no _id>", 0)`` onwards). Raises
         :class:`ValueError` when the table lacks the structures ``strategy`` reads.
         """
-        counting.check_strategy(strategy)
-        if table.indexed != counting.needs_index(strategy):
-            raise ValueError(f"the table was not built for the {strategy!r} strategy")
-        rooms = cls(strategy=strategy)
+        chosen = counting.resolve(strategy)
+        if chosen.indexed and not table.indexed:
+            raise ValueError(f"the table was not built for the {chosen.name!r} strategy")
+        rooms = cls(strategy=chosen, groupings=table.groupings)
         rooms._table, rooms._anonymous = table, itertools.count(anonymous)
         return rooms
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryRooms:
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        strategy: StrategyChoice = "auto",
+        groupings: Iterable[Grouping] = GROUPINGS,
+    ) -> MemoryRooms:
         """The rooms of a JSON file or a ``mongoexport`` directory; nothing else is read.
 
-        With msgspec installed (extra ``fast``) a directory's plain ``rocketchat_room.json``
-        is streamed by :func:`convstats_adapters.memory.loader.read_rooms`: the same rooms,
-        or the same error, a few megabytes of text at a time; anything else is read by
-        :func:`convstats_adapters.files.load_collections`. Raises
+        With msgspec installed (extra ``fast``) a directory's ``rocketchat_room.json`` or
+        ``.json.gz`` (JSON Lines or one array) is streamed by
+        :func:`convstats_adapters.memory.loader.read_rooms`: the same rooms, or the same
+        error, a few megabytes of text at a time; anything else is read by
+        :func:`convstats_adapters.files.load_collections`, and a large load without msgspec
+        first warns which extra makes it faster
+        (:class:`~convstats_adapters.memory.loader.FastLoaderHint`). Raises
         :class:`~convstats.errors.DataFormatError` naming the path for unreadable files and
         for two rooms with one ``_id`` (from a directory, its rooms file and the line of the
         second).
         """
-        counting.check_strategy(strategy)
+        chosen = counting.resolve(strategy)
         if loader.fast_loader_available() and loader.streamable_rooms(Path(path)) is not None:
             # Rooms stream straight into the table; no document is held for them.
-            read = loader.read_rooms(path, indexed=counting.needs_index(strategy))
-            return cls.from_table(read.table, strategy=strategy, anonymous=read.anonymous)
+            read = loader.read_rooms(path, indexed=chosen.indexed, groupings=groupings)
+            return cls.from_table(read.table, strategy=chosen, anonymous=read.anonymous)
+        loader.hint_fast_loader(Path(path))
         rooms = load_collections(path, collections=(doc.ROOMS,)).get(doc.ROOMS, [])
         try:
-            return cls(rooms, strategy=strategy)
+            return cls(rooms, strategy=chosen, groupings=groupings)
         except DuplicateRooms as error:
             raise loader.duplicate_room_error(path, error) from None
         except ValueError as error:
@@ -167,6 +196,11 @@ class MemoryRooms:
         with self._lock:
             return len(self._table)
 
+    @property
+    def groupings(self) -> tuple[Grouping, ...]:
+        """The reports the store can answer (see :class:`MemoryRooms`)."""
+        return self._table.groupings
+
     def footprint(self) -> Mapping[str, int]:
         """Bytes held for the rooms, by component (a diagnostic for benchmarks).
 
@@ -179,7 +213,7 @@ class MemoryRooms:
     def explain(self, window: TimeWindow, visibility: Visibility) -> Plan:
         """Which plan :meth:`count_groups` takes for this query (nothing is counted)."""
         with self._lock:
-            return counting.explain(self.strategy, self._table)
+            return counting.explain(self._counting, self._table)
 
     # -- RoomStore -------------------------------------------------------------------------
 
@@ -195,7 +229,7 @@ class MemoryRooms:
         with self._turnstile:
             pass
         with self._lock:
-            return counting.count(self.strategy, self._table, grouping, window, visibility, mode)
+            return counting.count(self._counting, self._table, grouping, window, visibility, mode)
 
 
 @attrs.define(init=False, eq=False)
@@ -207,7 +241,7 @@ class MemoryStore:
     :class:`~convstats.ports.Workspace` and :class:`~convstats.ports.Versioned`: the rooms
     change through :meth:`put_room`, :meth:`remove_room` and :meth:`set_served_by`, the
     directory by :meth:`replace_directory`, and either change moves :attr:`data_version`.
-    ``strategy`` is the rooms' (see :class:`MemoryRooms`).
+    ``strategy`` and ``groupings`` are the rooms' (see :class:`MemoryRooms`).
     """
 
     rooms: MemoryRooms
@@ -218,12 +252,15 @@ class MemoryStore:
         self,
         collections: Mapping[str, Iterable[Document]] | None = None,
         *,
-        strategy: str = "auto",
+        strategy: StrategyChoice = "auto",
+        groupings: Iterable[Grouping] = GROUPINGS,
     ) -> None:
         collections = collections or {}
         directory = MemoryDirectory(collections)
         self.__attrs_init__(
-            rooms=MemoryRooms(collections.get(doc.ROOMS, ()), strategy=strategy),
+            rooms=MemoryRooms(
+                collections.get(doc.ROOMS, ()), strategy=strategy, groupings=groupings
+            ),
             directory=directory,
         )
 
@@ -235,7 +272,13 @@ class MemoryStore:
         return store
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str], *, strategy: str = "auto") -> MemoryStore:
+    def from_path(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        strategy: StrategyChoice = "auto",
+        groupings: Iterable[Grouping] = GROUPINGS,
+    ) -> MemoryStore:
         """Load a JSON file or a ``mongoexport`` directory (see ``files.load_collections``).
 
         The directory's collections are read by :meth:`MemoryDirectory.from_path`, the rooms
@@ -245,7 +288,8 @@ class MemoryStore:
         """
         counting.check_strategy(strategy)
         directory = MemoryDirectory.from_path(path)
-        return cls.of(MemoryRooms.from_path(path, strategy=strategy), directory)
+        rooms = MemoryRooms.from_path(path, strategy=strategy, groupings=groupings)
+        return cls.of(rooms, directory)
 
     @property
     def directory(self) -> MemoryDirectory:
@@ -274,6 +318,11 @@ class MemoryStore:
     def room_count(self) -> int:
         """How many rooms the store holds."""
         return self.rooms.room_count
+
+    @property
+    def groupings(self) -> tuple[Grouping, ...]:
+        """The reports the store can answer (see :class:`MemoryRooms`)."""
+        return self.rooms.groupings
 
     def put_room(self, room: Document) -> None:
         """See :meth:`MemoryRooms.put_room`."""

@@ -27,7 +27,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from itertools import pairwise
 from types import ModuleType
 from typing import Any, Final
@@ -135,8 +135,6 @@ class Facet:
         self.group_raw = array("i", [0])
         # Keyed by one int rather than a pair: a tuple key costs 60 bytes more a group.
         self._group_codes: dict[int, int] = {_pair(NO_PARTITION, 0): VOID}
-        #: Groups by (partition code, raw key), for rooms read from documents.
-        self._by_key: dict[tuple[int, Any], int] = {}
         self._folds: dict[TotalMode, Fold] = {}
 
     @property
@@ -164,11 +162,8 @@ class Facet:
 
     def group_of(self, partition_code: int, key: Any) -> int:
         """The code of the group (partition, raw key), numbering what is new."""
-        pair = (partition_code, key)
-        code = self._by_key.get(pair)
-        if code is None:
-            code = self._by_key[pair] = self.group(partition_code, self.raw(key))
-        return code
+        # No cache of (partition, key) pairs: its tuples would cost more than the look-up.
+        return self.group(partition_code, self.raw(key))
 
     def fold(self, mode: TotalMode) -> Fold:
         """How this facet's groups become the rows of its report in ``mode``, up to date."""
@@ -187,7 +182,6 @@ class Facet:
             + sys.getsizeof(self.group_partition)
             + sys.getsizeof(self.group_raw)
             + sys.getsizeof(self._group_codes)
-            + sys.getsizeof(self._by_key)
             + sum(fold.nbytes() for fold in self._folds.values())
         )
 
@@ -271,17 +265,22 @@ class Fold:
 
 
 class Codes:
-    """Numbers for partitions (shared) and for each grouping's raw keys and groups."""
+    """Numbers for partitions (shared) and for each grouping's raw keys and groups.
 
-    def __init__(self) -> None:
+    ``groupings`` are those held, in :data:`GROUPINGS` order.
+    """
+
+    def __init__(self, groupings: Sequence[Grouping] = GROUPINGS) -> None:
         #: Partition by code, for ``Visibility.admits``.
         self.partitions: list[Partition] = []
         self._partition_codes: dict[Partition, int] = {}
-        #: One facet per grouping, in :data:`GROUPINGS` order.
-        self.facets: dict[Grouping, Facet] = {grouping: Facet(grouping) for grouping in GROUPINGS}
+        #: One facet per grouping held, in :data:`GROUPINGS` order.
+        self.facets: dict[Grouping, Facet] = {grouping: Facet(grouping) for grouping in groupings}
         self._readers = tuple(
-            (doc.raw_key_reader(grouping), self.facets[grouping]) for grouping in GROUPINGS
+            (doc.raw_key_reader(grouping), facet) for grouping, facet in self.facets.items()
         )
+        #: A room's groups when it never counts: VOID in every grouping held.
+        self.voids: tuple[int, ...] = (VOID,) * len(self.facets)
         #: Partition codes by the raw fields they are read from, when those are hashable.
         self._places: dict[tuple[Any, Any], int] = {}
         self._admitted: OrderedDict[tuple[Visibility, int], list[bool]] = OrderedDict()
@@ -298,7 +297,7 @@ class Codes:
         """A room document's creation time and groups (``NEVER`` and VOIDs when it never counts)."""
         ts = created_ms(room)
         if ts is None:
-            return NEVER, _VOIDS
+            return NEVER, self.voids
         place = self._place(room)
         return ts, tuple([facet.group_of(place, read(room)) for read, facet in self._readers])
 
@@ -337,16 +336,14 @@ class Codes:
         )
 
 
-_VOIDS: Final = (VOID,) * len(GROUPINGS)
-
-
 class RoomColumns:
     """Rooms gathered for a bulk build, in arrival order: id, creation time and groups.
 
     A string id is kept as its :func:`~convstats_adapters.memory.ids.fingerprint` (and, with
     ``keep_names``, by reference, to name a duplicate); any other key exactly, in
-    :attr:`others`. ``groups`` holds each room's group codes in :data:`GROUPINGS` order, one
-    room after the other (row ``r``'s group in grouping ``k`` at ``r * len(GROUPINGS) + k``).
+    :attr:`others`. ``groups`` holds each room's group codes in the order of the groupings
+    held (:attr:`Codes.facets`), one room after the other (row ``r``'s group in the ``k``-th
+    of ``n`` groupings at ``r * n + k``).
     """
 
     def __init__(self, *, keep_names: bool = False) -> None:
@@ -452,17 +449,29 @@ class FactTable:
     Every change goes through :meth:`load`, :meth:`put`, :meth:`remove` and
     :meth:`set_served_by`, which keep the base, its checkpoints (when ``indexed``) and the
     overlay consistent. Keys are what :func:`convstats_adapters.documents.id_key` makes.
+    ``groupings`` are the reports whose facts the table holds (by default all five).
+
+    :attr:`version` takes a new value whenever the base changes (a rebuild, or a place made
+    void), so that a counting strategy may keep what it derives from the base keyed by it.
     """
 
-    def __init__(self, *, indexed: bool) -> None:
+    def __init__(self, *, indexed: bool, groupings: Iterable[Grouping] = GROUPINGS) -> None:
         self.indexed = indexed
-        self.codes = Codes()
+        held = set(groupings)
+        #: The groupings held, in :data:`GROUPINGS` order.
+        self.groupings: tuple[Grouping, ...] = tuple(g for g in GROUPINGS if g in held)
+        if not self.groupings:
+            raise ValueError("a table must hold at least one grouping")
+        self.version = 0
+        self.codes = Codes(self.groupings)
         # -- the base, sorted by creation time
         self.base_ts = array("q")
         self.ids = IdIndex.empty()
         #: Base places whose room was removed or changed (their groups are now VOID).
         self.void: set[int] = set()
-        self.columns: dict[Grouping, Column] = {grouping: Column(indexed) for grouping in GROUPINGS}
+        self.columns: dict[Grouping, Column] = {
+            grouping: Column(indexed) for grouping in self.groupings
+        }
         # -- the overlay
         self.extra_ts = array("q")
         self.extra_slots: dict[Hashable, int] = {}
@@ -494,15 +503,21 @@ class FactTable:
             add(key, ts, groups)
         self.load_columns(columns)
 
-    def load_columns(self, columns: RoomColumns) -> None:
-        """Add the rooms of ``columns`` (coded by :attr:`codes`) and rebuild the base."""
-        self._rebuild(columns)
+    def load_columns(
+        self, columns: RoomColumns, on_step: Callable[[str], None] | None = None
+    ) -> None:
+        """Add the rooms of ``columns`` (coded by :attr:`codes`) and rebuild the base.
+
+        ``on_step`` is told what the build does as it goes (``"sorting by time"``, …), so
+        that a long build can be shown moving.
+        """
+        self._rebuild(columns, on_step)
 
     def compact(self) -> None:
         """Fold the overlay and the void places into a new base."""
         self._rebuild(RoomColumns())
 
-    def _rebuild(self, new: RoomColumns) -> None:
+    def _rebuild(self, new: RoomColumns, on_step: Callable[[str], None] | None = None) -> None:
         repeats: list[DuplicateRooms] = [] if new.duplicate is None else [new.duplicate]
         if not self.base_ts and not self.extra_slots:
             # The initial build: nothing held to merge with, and no copy of the columns.
@@ -513,7 +528,7 @@ class FactTable:
             repeats += merged.extend(new, held)
         widths = [facet.groups for facet in self.codes.facets.values()]
         try:
-            built = _build(merged, widths, self.indexed, bool(repeats))
+            built = _build(merged, widths, self.indexed, bool(repeats), on_step or _quiet)
         except DuplicateRooms as error:
             first, second = error.rows
             repeats.append(DuplicateRooms((max(first - held, -1), second - held)))
@@ -523,6 +538,7 @@ class FactTable:
             key = found.key if found.key is not UNNAMED else new.name(found.rows[1])
             raise DuplicateRooms(found.rows, key)
         self.base_ts, self.ids, facet_columns = built
+        self.version += 1
         for column, (base, checkpoints, block, width) in zip(
             self.columns.values(), facet_columns, strict=True
         ):
@@ -639,6 +655,7 @@ class FactTable:
 
     def _void(self, place: int) -> None:
         self.void.add(place)
+        self.version += 1
         for column in self.columns.values():
             group = column.base[place]
             if group == VOID:
@@ -725,8 +742,16 @@ def _typecode(groups: int) -> str:
     return "H" if groups <= 0x10000 else "i"
 
 
+def _quiet(step: str) -> None:
+    pass
+
+
 def _build(
-    columns: RoomColumns, widths: Sequence[int], indexed: bool, checking: bool = False
+    columns: RoomColumns,
+    widths: Sequence[int],
+    indexed: bool,
+    checking: bool = False,
+    on_step: Callable[[str], None] = _quiet,
 ) -> _Built:
     """Sort ``columns`` by time into a base: times, id index, and each grouping's column.
 
@@ -735,8 +760,8 @@ def _build(
     """
     np = numpy_or_none()
     if np is None:
-        return _build_python(columns, widths, indexed and not checking)
-    return _build_numpy(np, columns, widths, indexed and not checking)
+        return _build_python(columns, widths, indexed and not checking, on_step)
+    return _build_numpy(np, columns, widths, indexed and not checking, on_step)
 
 
 def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
@@ -748,7 +773,11 @@ def _machine(np: ModuleType, values: Any, code: str) -> array[int]:
 
 
 def _build_numpy(
-    np: ModuleType, columns: RoomColumns, widths: Sequence[int], indexed: bool
+    np: ModuleType,
+    columns: RoomColumns,
+    widths: Sequence[int],
+    indexed: bool,
+    on_step: Callable[[str], None],
 ) -> _Built:
     size = len(columns)
     if not size:
@@ -762,6 +791,7 @@ def _build_numpy(
             for width in widths
         ]
         return array("q"), IdIndex.empty(), empty
+    on_step("sorting by time")
     ts = np.frombuffer(columns.ts, dtype=np.int64)
     order = np.argsort(ts, kind="stable")
     base_ts = _machine(np, ts[order], "q")
@@ -773,6 +803,7 @@ def _build_numpy(
         strings[list(columns.others.values())] = False
     rows = np.flatnonzero(strings).astype(np.int32)
     del strings
+    on_step("indexing the ids")
     first = np.frombuffer(columns.first, dtype=np.int64)[rows]
     by_first = np.argsort(first, kind="stable")
     first, rows = first[by_first], rows[by_first]
@@ -800,6 +831,7 @@ def _build_numpy(
     built = []
     every = np.frombuffer(columns.groups, dtype=np.int32).reshape(size, len(widths))
     for at, width in enumerate(widths):
+        on_step(f"grouping {at + 1} of {len(widths)}")
         code = _typecode(width)
         sorted_groups = every[order, at].astype(_NUMPY_TYPES[code])
         block = _block_for(width)
@@ -816,7 +848,10 @@ def _build_numpy(
     return base_ts, ids, built
 
 
-def _build_python(columns: RoomColumns, widths: Sequence[int], indexed: bool) -> _Built:
+def _build_python(
+    columns: RoomColumns, widths: Sequence[int], indexed: bool, on_step: Callable[[str], None]
+) -> _Built:
+    on_step("sorting by time")
     ts = columns.ts
     order = sorted(range(len(ts)), key=ts.__getitem__)
     base_ts = array("q", [ts[row] for row in order])
