@@ -154,7 +154,8 @@ def report_body(report: Report) -> dict[str, Any]:
     (:func:`json_value`), and a row upstream gives no label is ``{"value": …}``.
     """
     ranked = report.ranked
-    if report.grouping is Grouping.AGENT:
+    if report.grouping is Grouping.AGENT and report.total_mode is TotalMode.CONVSTATS:
+        # Names and ids: strings all (upstream's reading labels by servedBy._id as stored).
         data = [{"label": label, "value": value} for label, _, value in ranked]
     else:
         data = [_datum(label, value) for label, _, value in ranked]

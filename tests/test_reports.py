@@ -7,7 +7,9 @@ on the bundled sample.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -30,6 +32,7 @@ from convstats import (
 )
 from convstats.http import report_body
 from convstats.sorting import parse_sort
+from convstats_adapters.files import decode_value
 from convstats_adapters.memory import MemoryStore
 from tests.builders import room
 
@@ -376,3 +379,17 @@ def test_sample_every_report_keeps_every_room_in_this_reading(grouping):
     """total = sum of the rows + unspecified, in every report of this project's reading."""
     ours = sample(grouping, OURS)
     assert ours["total"] == sum(value for _, value in rows(ours)) + ours["unspecified"]
+
+
+def test_upstream_by_agent_writes_stored_ids_as_rocketchat_writes_them():
+    """A servedBy._id that is no agent id is a label of any JSON type, written as JSON."""
+    ids = [True, {"a": 1}, decode_value({"$date": "2024-03-01T05:00:00Z"}), Decimal("1.5")]
+    ids += [float("nan"), 7.0, None]
+    rooms = [room(f"r{n}", at(1), servedBy={"_id": value}) for n, value in enumerate(ids)]
+    store = MemoryStore({"rocketchat_room": rooms})
+    report = Conversations(store=store, grouping=Grouping.AGENT, total_mode=UPSTREAM).report(WINDOW)
+    body = json.loads(json.dumps(report_body(report), allow_nan=False))
+    labels = [datum["label"] for datum in body["data"]]
+    expected = [True, {"a": 1}, "2024-03-01T05:00:00.000Z", {"$numberDecimal": "1.5"}]
+    expected += [None, 7, None]  # NaN is null, as JavaScript writes it; 7.0 is 7
+    assert sorted(map(json.dumps, labels)) == sorted(map(json.dumps, expected))
