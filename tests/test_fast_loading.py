@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from convstats import TimeWindow, Visibility
+from convstats import Grouping, TimeWindow, Visibility
 from convstats.errors import DataFormatError, MissingDependency
 from convstats_adapters import documents as doc
 from convstats_adapters.files import MAX_NESTING, load_collections
@@ -600,6 +602,10 @@ HOSTILE: dict[str, bytes] = {
     "only blank lines": b"\n\n  \n\r\n",
     "only a byte order mark": b"\xef\xbb\xbf",
     "gzip magic in a plain name": b"\x1f\x8b\x08\x00",
+    # The first repeat (line 3) in a later chunk than its first room, a repeat within it after.
+    "numeric ids repeated across and within chunks": (
+        b'{"_id": 1, "pad": "' + b"x" * 40 + b'"}\n{"_id": 2}\n{"_id": 1}\n{"_id": 2}\n'
+    ),
 }
 
 
@@ -637,6 +643,35 @@ def test_hostile_gzipped_room_files_load_the_same_through_both_loaders(
     """A gzipped room file, whatever it holds, gives the same rooms or the same error too."""
     (tmp_path / "rocketchat_room.json.gz").write_bytes(gzip.compress(content))
     same_outcome(tmp_path)
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no forked workers here"
+)
+def test_workers_leave_ctrl_c_to_the_parent(tmp_path: Path) -> None:
+    """A worker ignores SIGINT, which a terminal sends the whole group: the parent ends it."""
+    context = multiprocessing.get_context("fork")
+    arguments = (tmp_path / "rocketchat_room.json", (Grouping.AGENT,))
+    with context.Pool(1, loader._start_worker, arguments) as pool:
+        assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
+
+
+@pytest.mark.parametrize("broken", ["truncated", "bad checksum", "garbage after"])
+def test_a_broken_gzipped_array_gives_the_reference_error(tmp_path: Path, broken: str) -> None:
+    """A gzipped --jsonArray file that breaks past its first read is the reference's error."""
+    rooms = [json.loads(ROOM % n) for n in range(200)]
+    packed = gzip.compress(json.dumps(rooms, separators=(",", ":")).encode())
+    content = {
+        "truncated": packed[: len(packed) * 3 // 4],
+        "bad checksum": packed[:-8] + bytes(4) + packed[-4:],
+        "garbage after": packed + b"garbage",
+    }[broken]
+    (tmp_path / "rocketchat_room.json.gz").write_bytes(content)
+    outcome = same_outcome(tmp_path)
+    assert outcome[0] == "error"
+    with in_parallel():
+        if loader.workers_for(tmp_path / "rocketchat_room.json.gz"):
+            assert loaded(tmp_path) == outcome
 
 
 def test_a_streamed_array_and_gzip_file_are_not_read_by_the_reference(

@@ -30,10 +30,12 @@ import multiprocessing
 import operator
 import os
 import re
+import signal
 import stat
 import sys
 import threading
 import warnings
+import zlib
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
@@ -514,7 +516,10 @@ def _array_texts(stream: Any, head: bytes) -> Iterator[tuple[int, bytes, int]]:
     pending, ended, first, wanted = pending[1:], False, 1, size
     while True:
         while not ended and len(pending) < wanted:
-            block = stream.read(size)
+            try:
+                block = stream.read(size)
+            except (OSError, EOFError, zlib.error):  # a broken gzip file: the reference says so
+                raise _NotStreamed from None
             ended = not block
             pending += block
         if ended:
@@ -582,6 +587,9 @@ _worker: _RoomReader | None = None
 
 def _start_worker(path: Path, groupings: tuple[Grouping, ...]) -> None:
     global _worker
+    # Ctrl-C reaches the whole process group: the parent alone stops the load, and ends
+    # its workers; a worker interrupted mid-message would leave the pool's pipe out of step.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     table = FactTable(indexed=False, groupings=groupings)
     _worker = _RoomReader(path, table, RoomColumns())
     _worker.anonymous_key = lambda n: _Anonymous((n,))
@@ -672,17 +680,21 @@ class _Merger:
         columns.first.frombytes(first)
         columns.second.frombytes(second)
         columns.ts.frombytes(ts)
-        if duplicate is not None and columns.duplicate is None:
+        # The room named is the one the reference meets first as a repeat: the least second
+        # row, whether the worker found it within its chunk or it repeats an earlier chunk's.
+        found_here: list[DuplicateRooms] = []
+        if duplicate is not None:
             (one, two), key = duplicate
-            columns.duplicate = DuplicateRooms((one + offset, two + offset), key)
+            found_here.append(DuplicateRooms((one + offset, two + offset), key))
         for key, row in others:
             if isinstance(key, _Anonymous):
                 key = reader.key_of({})
             if key in columns.others:
-                if columns.duplicate is None:
-                    columns.duplicate = DuplicateRooms((columns.others[key], offset + row), key)
+                found_here.append(DuplicateRooms((columns.others[key], offset + row), key))
             else:
                 columns.others[key] = offset + row
+        if found_here and columns.duplicate is None:
+            columns.duplicate = min(found_here, key=lambda found: found.rows[1])
         if self.report is not None:
             self.report(_name(reader.path), len(columns), **_position(reader.path, self.stream))
 
