@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -13,6 +14,7 @@ from benchmarks.examples import bisect
 from hypothesis import given
 
 from convstats import Grouping, TimeWindow, TotalMode, Visibility
+from convstats.errors import DataFormatError
 from convstats.sorting import Sort
 from convstats_adapters.memory import MemoryStore, Plan, Strategy, loader
 from convstats_adapters.memory.counting import count_scan
@@ -148,6 +150,20 @@ def test_a_store_of_no_grouping_is_refused() -> None:
     """A store that could answer nothing is an error, not an empty store."""
     with pytest.raises(ValueError, match="at least one grouping"):
         MemoryStore(groupings=[])
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_no_grouping_is_the_callers_error_before_any_file_is_read(
+    tmp_path: Path, fast: bool
+) -> None:
+    """from_path refuses groupings=[] as the caller's ValueError, whichever loader would read."""
+    (tmp_path / "rocketchat_room.json").write_text('{"_id": "r1", "t": "l"}\n')
+    with contextlib.ExitStack() as stack:
+        if not fast:
+            stack.enter_context(reference_loader())
+        with pytest.raises(ValueError, match="at least one grouping") as refused:
+            MemoryStore.from_path(tmp_path, groupings=[])
+    assert not isinstance(refused.value, DataFormatError)
 
 
 def test_both_loaders_load_the_groupings_asked_for(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from convstats_adapters.files import load_collections
 from convstats_adapters.memory import counting, loader
 from convstats_adapters.memory.counting import Plan
 from convstats_adapters.memory.directory import MemoryDirectory
-from convstats_adapters.memory.table import GROUPINGS, DuplicateRooms, FactTable
+from convstats_adapters.memory.table import GROUPINGS, DuplicateRooms, FactTable, held_groupings
 
 __all__ = ["MemoryRooms", "MemoryStore", "StrategyChoice"]
 
@@ -132,6 +132,7 @@ class MemoryRooms:
         second).
         """
         chosen = counting.resolve(strategy)
+        groupings = held_groupings(groupings)  # the caller's error, before any data is read
         if loader.fast_loader_available() and loader.streamable_rooms(Path(path)) is not None:
             # Rooms stream straight into the table; no document is held for them.
             read = loader.read_rooms(path, indexed=chosen.indexed, groupings=groupings)

@@ -443,6 +443,15 @@ class Column:
         return sizes
 
 
+def held_groupings(groupings: Iterable[Grouping]) -> tuple[Grouping, ...]:
+    """``groupings`` in :data:`GROUPINGS` order, once each; a ``ValueError`` for none."""
+    held = set(groupings)
+    ordered = tuple(grouping for grouping in GROUPINGS if grouping in held)
+    if not ordered:
+        raise ValueError("a table must hold at least one grouping")
+    return ordered
+
+
 class FactTable:
     """The rooms' facts: a time-sorted base, an id index, a column a grouping, an overlay.
 
@@ -457,11 +466,8 @@ class FactTable:
 
     def __init__(self, *, indexed: bool, groupings: Iterable[Grouping] = GROUPINGS) -> None:
         self.indexed = indexed
-        held = set(groupings)
         #: The groupings held, in :data:`GROUPINGS` order.
-        self.groupings: tuple[Grouping, ...] = tuple(g for g in GROUPINGS if g in held)
-        if not self.groupings:
-            raise ValueError("a table must hold at least one grouping")
+        self.groupings: tuple[Grouping, ...] = held_groupings(groupings)
         self.version = 0
         self.codes = Codes(self.groupings)
         # -- the base, sorted by creation time
