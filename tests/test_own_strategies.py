@@ -22,7 +22,7 @@ from convstats_adapters.memory.table import Column, FactTable
 from tests.builders import every_report, only_rooms, room
 from tests.generators import sorts, visibilities, windows, workspaces
 from tests.test_fast_loading import reference_loader
-from tests.test_strategies import small_blocks
+from tests.test_strategies import small_blocks, without_numpy
 
 UTC = timezone.utc
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -106,6 +106,38 @@ def test_a_failing_strategy_fails_the_count() -> None:
     """What a strategy raises reaches the caller of count_groups, never an empty answer."""
     with pytest.raises(RuntimeError, match="cannot count"):
         sample_store(strategy=failing).count_groups(Grouping.AGENT, DAY, EVERYTHING)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda groups: {-1: 1},
+        lambda groups: {groups: 1},
+        lambda groups: {0: 1.5},
+        lambda groups: {0: -2},
+        lambda groups: {0: True},
+        lambda groups: [-1] + [0] * (groups - 1),
+        lambda groups: [0.5] * groups,
+        lambda groups: [0] * (groups + 1),
+    ],
+    ids=[
+        "negative code", "unknown code", "a fraction", "a negative count", "a boolean",
+        "a negative in a list", "fractions in a list", "a list too long",
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("numpy", [True, False])
+def test_counts_that_are_not_rooms_per_group_are_refused(answer: Any, numpy: bool) -> None:
+    """A strategy's counts that would place rooms in the wrong rows are a ValueError naming it."""
+
+    def wrong(table: Any, column: Any, window: Any, groups: int) -> Any:
+        return answer(groups)
+
+    with contextlib.ExitStack() as stack:
+        if not numpy:
+            stack.enter_context(without_numpy())
+        store = sample_store(strategy=wrong)
+        with pytest.raises(ValueError, match="wrong"):
+            store.count_groups(Grouping.AGENT, DAY, EVERYTHING)
 
 
 def test_a_strategy_that_is_not_a_function_is_refused() -> None:

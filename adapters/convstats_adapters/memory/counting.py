@@ -41,6 +41,7 @@ the overlay must be read at each call. ``benchmarks/examples/`` has one to copy.
 from __future__ import annotations
 
 import enum
+import numbers
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
@@ -340,16 +341,55 @@ def count(
     fold = facet.fold(mode)
     groups = facet.groups
     per_group = strategy.count(table, column, window, groups)
+    if STRATEGIES.get(strategy.name) is not strategy:  # the caller's function: checked
+        _check_counts(strategy.name, per_group, groups)
     if isinstance(per_group, Mapping):
         return _fold_python(facet, fold, per_group, admitted)
     np = numpy_or_none()
     if np is None:
         return _fold_python(facet, fold, dict(enumerate(per_group)), admitted)
     found = np.asarray(per_group, dtype=np.int64)
-    if found.ndim != 1 or len(found) > groups:
-        raise ValueError(
-            f"strategy {strategy.name!r} gave counts of shape {found.shape} for {groups} groups"
-        )
     if len(found) < groups:
         found = np.concatenate([found, np.zeros(groups - len(found), dtype=np.int64)])
     return _fold_numpy(np, facet, fold, found, visibility, admitted)
+
+
+def _check_counts(name: str, per_group: Any, groups: int) -> None:
+    """Refuse counts a strategy of the caller's gave that are not rooms per group code.
+
+    A mapping of group codes in ``range(groups)`` to whole numbers, or a sequence or array
+    of at most ``groups`` whole numbers, none negative: anything else (a negative or
+    unknown code, a fraction) would count rooms in the wrong rows, or lose them.
+    """
+    if isinstance(per_group, Mapping):
+        for code, found in per_group.items():
+            if not (_whole(code) and int(code) < groups and _whole(found)):
+                raise ValueError(
+                    f"strategy {name!r} gave {found!r} rooms to group {code!r}: counts are "
+                    f"whole numbers of rooms, by group codes 0 to {groups - 1}"
+                )
+        return
+    np = numpy_or_none()
+    if np is None:
+        counts = list(per_group)
+        fine = len(counts) <= groups and all(map(_whole, counts))
+    else:
+        values: Any = np.asarray(per_group)
+        if values.ndim != 1 or len(values) > groups:
+            raise ValueError(
+                f"strategy {name!r} gave counts of shape {values.shape} for {groups} groups"
+            )
+        # An empty list is an array of floats to numpy, and counts nothing.
+        fine = len(values) == 0 or (values.dtype.kind in "iu" and int(values.min()) >= 0)
+    if not fine:
+        raise ValueError(
+            f"strategy {name!r} gave counts that are not whole numbers of rooms, at most one "
+            f"a group of the {groups}"
+        )
+
+
+def _whole(value: Any) -> bool:
+    """A whole number, not negative: an int or a numpy integer, not a bool."""
+    if value.__class__ is bool or not isinstance(value, numbers.Integral):
+        return False
+    return int(value) >= 0
