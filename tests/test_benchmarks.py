@@ -200,3 +200,116 @@ def test_compare_of_single_runs_takes_a_wider_threshold_by_default(tmp_path: Pat
     assert compare.main(files) == 0
     assert compare.main([*files, "--threshold", "1.5"]) == 1
     assert compare.main([*files, "--more-a", files[0]]) == 1  # pooled: 1.5 by default
+
+
+ROW = {
+    "contender": "auto",
+    "report": "agent",
+    "rooms": 1000,
+    "agents": 10,
+    "window": "1d",
+    "scope": "all",
+    "samples_ms": [1.0, 1.1, 1.2],
+}
+
+
+def write_run(path: Path, found: dict[tuple[Any, ...], list[float]], **more: Any) -> str:
+    rows = [dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()]
+    path.write_text(json.dumps({"measurements": rows} | more))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "give a JSON object, not list"),
+        ("{}", "no 'measurements'"),
+        ("{oops", "not a JSON file"),
+        ('{"measurements": null}', "'measurements' must be a list"),
+        ('{"measurements": [1]}', "measurements[0] must be an object"),
+        (json.dumps({"measurements": [ROW | {"rooms": [1000]}]}), "'rooms' must be a scalar"),
+        (json.dumps({"measurements": [{"contender": "auto"}]}), "has no 'report'"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": []}]}), "'samples_ms' must be"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [0, 0]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [1, -1]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": ["1"]}]}), "finite positive"),
+        ('{"measurements": [{"samples_ms": [NaN]}]}', "has no 'contender'"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [1e308 * 10]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [10**400]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW], "failures": {}}), "'failures' must be a list"),
+    ],
+)
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_compare_names_a_malformed_run_file_and_exits_2(
+    tmp_path: Path, capsys: Any, text: str, message: str, side: str
+) -> None:
+    """A file that is not a run is one line naming it and what is wrong, never a traceback."""
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"measurements": [ROW]}))
+    bad.write_text(text)
+    files = [str(good), str(bad)] if side == "B" else [str(bad), str(good)]
+    assert compare.main(files) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"python -m benchmarks compare: error: {bad}: ")
+    assert message in line
+
+
+def test_compare_names_a_missing_file(tmp_path: Path, capsys: Any) -> None:
+    good = write_run(tmp_path / "a.json", runs())
+    assert compare.main([good, str(tmp_path / "none.json")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"{tmp_path / 'none.json'}: cannot read it" in line
+
+
+def test_compare_flags_measurements_of_a_missing_from_b(tmp_path: Path, capsys: Any) -> None:
+    """A contender's report that B no longer measures is listed, and fails the comparison."""
+    found = runs()
+    before = write_run(tmp_path / "a.json", found)
+    after = write_run(tmp_path / "b.json", {k: v for k, v in found.items() if k[0] != "polars"})
+    assert compare.main([before, after]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING: 2 measurements of A are not in B" in out
+    assert "| polars | agent | 1 |" in out and "| polars | tags | 1 |" in out
+    assert compare.main([after, before]) == 0  # B measuring more than A is no loss
+
+
+def test_compare_of_runs_with_nothing_in_common_fails(tmp_path: Path, capsys: Any) -> None:
+    before = write_run(tmp_path / "a.json", {k: v for k, v in runs().items() if k[0] == "auto"})
+    after = write_run(tmp_path / "b.json", {k: v for k, v in runs().items() if k[0] == "numpy"})
+    assert compare.main([before, after]) == 1
+    assert "NOTHING TO COMPARE" in capsys.readouterr().out
+    empty = write_run(tmp_path / "empty.json", {})
+    assert compare.main([empty, empty]) == 1
+
+
+def test_compare_flags_the_failures_of_b(tmp_path: Path, capsys: Any) -> None:
+    """A contender that answers wrong in B is a regression, however fast its other reports."""
+    failure = {
+        "contender": "indexed",
+        "rooms": 1000,
+        "agents": 10,
+        "status": "wrong",
+        "query": "agent, 1y window, all",
+        "detail": "3: 4, expected 5",
+    }
+    before = write_run(tmp_path / "a.json", runs())
+    after = write_run(tmp_path / "b.json", runs(), failures=[failure])
+    assert compare.main([before, after]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 1 contenders" in out
+    assert "| indexed | 1000 | 10 | wrong | agent, 1y window, all | 3: 4, expected 5 |" in out
+    assert compare.main([after, before]) == 0  # A's failures are what B fixed
+
+
+@pytest.mark.parametrize("factor", [3.0, 1 / 3])
+def test_compare_exits_1_on_a_drift_past_the_threshold_either_way(
+    tmp_path: Path, capsys: Any, factor: float
+) -> None:
+    """B three times slower, or three times faster, as a whole is flagged and fails."""
+    before = write_run(tmp_path / "a.json", runs())
+    everything = {name: factor for name in ("auto", "indexed", "numpy", "polars")}
+    after = write_run(tmp_path / "b.json", runs(**everything))
+    assert compare.main([before, after]) == 1
+    assert "DRIFT" in capsys.readouterr().out
