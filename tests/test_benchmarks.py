@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from benchmarks import compare, run
-from benchmarks.contenders import load_object
+from benchmarks.contenders import EXAMPLE, load_object, resolve
 
 from convstats_adapters.memory.counting import count_index
 from convstats_adapters.memory.table import Column, FactTable
@@ -152,6 +152,14 @@ def test_a_store_of_the_users_is_built_from_the_workspace_and_raced(tmp_path: Pa
     [
         (run.main, ["--bogus"]),
         (run.main, ["--rooms", "many"]),
+        (run.main, ["--rooms", "inf"]),
+        (run.main, ["--rooms", "1e400"]),
+        (run.main, ["--agents", "10,inf"]),
+        (run.main, ["--repeat", "0"]),
+        (run.main, ["--repeat", "-1"]),
+        (run.main, ["--budget", "nan"]),
+        (run.main, ["--budget", "inf"]),
+        (run.main, ["--budget", "-1"]),
         (compare.main, []),
         (compare.main, ["a.json", "b.json", "--threshold", "0.5"]),
     ],
@@ -214,7 +222,9 @@ ROW = {
 
 
 def write_run(path: Path, found: dict[tuple[Any, ...], list[float]], **more: Any) -> str:
-    rows = [dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()]
+    rows = [
+        dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()
+    ]
     path.write_text(json.dumps({"measurements": rows} | more))
     return str(path)
 
@@ -271,7 +281,8 @@ def test_compare_flags_measurements_of_a_missing_from_b(tmp_path: Path, capsys: 
     assert compare.main([before, after]) == 1
     out = capsys.readouterr().out
     assert "MISSING: 2 measurements of A are not in B" in out
-    assert "| polars | agent | 1 |" in out and "| polars | tags | 1 |" in out
+    assert "| polars | agent | 1 |" in out
+    assert "| polars | tags | 1 |" in out
     assert compare.main([after, before]) == 0  # B measuring more than A is no loss
 
 
@@ -309,7 +320,92 @@ def test_compare_exits_1_on_a_drift_past_the_threshold_either_way(
 ) -> None:
     """B three times slower, or three times faster, as a whole is flagged and fails."""
     before = write_run(tmp_path / "a.json", runs())
-    everything = {name: factor for name in ("auto", "indexed", "numpy", "polars")}
+    everything = dict.fromkeys(("auto", "indexed", "numpy", "polars"), factor)
     after = write_run(tmp_path / "b.json", runs(**everything))
     assert compare.main([before, after]) == 1
     assert "DRIFT" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that gets as far as its sweep fails the test: usage errors come before any work."""
+
+    def sweep(*args: Any) -> Any:
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(run, "sweep", sweep)
+
+
+@pytest.mark.parametrize(
+    ("body", "raised"),
+    [
+        ("raise RuntimeError('no database here')", "RuntimeError: no database here"),
+        ("def count(:\n    pass", "SyntaxError"),
+    ],
+)
+def test_a_strategy_whose_import_raises_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    no_sweep: None,
+    body: str,
+    raised: str,
+) -> None:
+    """Whatever a user's module raises as it is imported is one line naming the spec."""
+    name = f"user_strategy_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(body + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--contenders", "auto", "--strategy", f"{name}:count", "--out", str(tmp_path)]
+    assert run.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"python -m benchmarks: error: '{name}:count': cannot import {name}")
+    assert raised in line
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_run(
+    tmp_path: Path, capsys: Any, no_sweep: None
+) -> None:
+    taken = tmp_path / "results"
+    taken.write_text("not a folder")
+    assert run.main(["--contenders", "auto", "--out", str(taken)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"python -m benchmarks: error: --out {taken}: cannot make the folder")
+
+
+def test_a_plant_on_no_contender_of_the_run_is_refused(
+    tmp_path: Path, capsys: Any, no_sweep: None
+) -> None:
+    """--plant on a name the run does not race would plant nothing: it is a usage error."""
+    argv = ["--contenders", "auto,numpy", "--plant", "indexed=3", "--out", str(tmp_path)]
+    assert run.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "python -m benchmarks: error: --plant indexed: not a contender of this run; "
+        "choose from ['auto', 'numpy']"
+    )
+
+
+def test_a_strategy_already_chosen_is_raced_once() -> None:
+    """The example given by --strategy, as its docstring says, beside the defaults, runs once."""
+    (example,) = [
+        c for c in resolve([EXAMPLE, "auto"], [EXAMPLE, EXAMPLE], []) if c.name == EXAMPLE
+    ]
+    assert example.kind == "strategy"
+    named = [contender.name for contender in resolve(["auto"], [EXAMPLE, EXAMPLE], [])]
+    assert named == ["auto", EXAMPLE]
+    with pytest.raises(ValueError, match="given as a strategy and a store"):
+        resolve(["auto"], [EXAMPLE], [EXAMPLE])
+
+
+def test_the_example_given_beside_the_defaults_is_measured_once(tmp_path: Path) -> None:
+    code = run.main(
+        [
+            "--rooms", "1000", "--agents", "10", "--windows", "1y", "--scopes", "all",
+            "--reports", "agent", "--contenders", f"auto,{EXAMPLE}", "--repeat", "1",
+            "--strategy", EXAMPLE, "--load", "none", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (written,) = tmp_path.glob("run-*.json")
+    timed = [row["contender"] for row in json.loads(written.read_text())["measurements"]]
+    assert sorted(timed) == ["auto", EXAMPLE]
