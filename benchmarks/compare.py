@@ -23,8 +23,13 @@ change is flagged only when it stands out from all of these:
   way. Two runs of one commit on a busy machine see a few measurements move, never most of
   a report's.
 
-The exit status is 1 when anything regressed or the drift is past the threshold (for CI),
-else 0.
+Measurements of A that B lacks, and B's ``failures`` (a contender that raised or answered
+differently from the reference), are listed: a contender that stopped answering, or
+answers wrong, is a regression of its own. The exit status is 1 (for CI) when anything
+regressed, the drift is past the threshold either way (B faster or slower as a whole than
+``threshold`` times), A and B have no measurement in common, a measurement of A is missing
+from B or B has failures; 2 when a file cannot be read or is not a run (one line naming
+the file and what is wrong); else 0.
 """
 
 from __future__ import annotations
@@ -55,14 +60,82 @@ def _quantile(samples: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
-def _measurements(*paths: Path) -> dict[tuple[Any, ...], list[float]]:
-    """Each measurement's samples, those of every run given pooled."""
-    pooled: dict[tuple[Any, ...], list[float]] = {}
-    for path in paths:
+class RunFileError(ValueError):
+    """A run file that cannot be read, or is not what ``python -m benchmarks`` writes."""
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+def _positive(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value)) and value > 0
+    except OverflowError:  # an integer past any float
+        return False
+
+
+def _rows(path: Path, document: Any, field: str, required: bool) -> list[dict[str, Any]]:
+    """``document[field]``, checked to be a list of objects; RunFileError naming the file."""
+    if not isinstance(document, dict):
+        raise RunFileError(f"{path}: give a JSON object, not {type(document).__name__}")
+    if field not in document:
+        if required:
+            raise RunFileError(f"{path}: no {field!r}: not a run of python -m benchmarks")
+        return []
+    rows = document.get(field)
+    if not isinstance(rows, list):
+        raise RunFileError(f"{path}: {field!r} must be a list, not {json.dumps(rows)[:60]}")
+    for at, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise RunFileError(f"{path}: {field}[{at}] must be an object, not {row!r:.60}")
+    return rows
+
+
+def read_run(path: Path) -> tuple[dict[tuple[Any, ...], list[float]], list[dict[str, Any]]]:
+    """One run file's samples by measurement, and its failures; RunFileError when malformed.
+
+    Each measurement is an object with the scalar fields of :data:`KEY` and ``samples_ms``,
+    a non-empty list of finite positive milliseconds.
+    """
+    try:
         document = json.loads(path.read_text(encoding="utf-8"))
-        for row in document["measurements"]:
-            pooled.setdefault(tuple(row[name] for name in KEY), []).extend(row["samples_ms"])
-    return pooled
+    except OSError as error:
+        raise RunFileError(f"{path}: cannot read it ({error.strerror or error})") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise RunFileError(f"{path}: not a JSON file ({error})") from None
+    found: dict[tuple[Any, ...], list[float]] = {}
+    for at, row in enumerate(_rows(path, document, "measurements", required=True)):
+        where = f"{path}: measurements[{at}]"
+        for name in KEY:
+            if name not in row:
+                raise RunFileError(f"{where} has no {name!r}")
+            if not _scalar(row[name]):
+                raise RunFileError(f"{where}: {name!r} must be a scalar, not {row[name]!r:.60}")
+        samples = row.get("samples_ms")
+        if not isinstance(samples, list) or not samples or not all(map(_positive, samples)):
+            raise RunFileError(
+                f"{where}: 'samples_ms' must be a non-empty list of finite positive numbers, "
+                f"not {samples!r:.60}"
+            )
+        found.setdefault(tuple(row[name] for name in KEY), []).extend(map(float, samples))
+    return found, _rows(path, document, "failures", required=False)
+
+
+def _measurements(
+    *paths: Path,
+) -> tuple[dict[tuple[Any, ...], list[float]], list[dict[str, Any]]]:
+    """Each measurement's samples, those of every run given pooled; and every failure."""
+    pooled: dict[tuple[Any, ...], list[float]] = {}
+    failures: list[dict[str, Any]] = []
+    for path in paths:
+        found, failed = read_run(path)
+        for key, samples in found.items():
+            pooled.setdefault(key, []).extend(samples)
+        failures += failed
+    return pooled, failures
 
 
 #: A verdict: (verdict, (contender, report), measurements, moved, median ratio after drift).
@@ -135,9 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threshold <= 1:
         parser.error(f"--threshold {args.threshold}: give a ratio above 1")
     try:
-        before = _measurements(args.before, *args.more_a)
-        after = _measurements(args.after, *args.more_b)
-    except (OSError, ValueError, KeyError) as error:
+        before, _ = _measurements(args.before, *args.more_a)
+        after, failures = _measurements(args.after, *args.more_b)
+    except RunFileError as error:
         print(f"python -m benchmarks compare: error: {error}", file=sys.stderr)
         return 2
     drift, flagged = compare(before, after, args.threshold)
@@ -147,11 +220,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{matched} measurements in both ({len(before)} in A, {len(after)} in B; {runs}); "
         f"drift of B against A: {drift:.2f}x (the median ratio, divided out below)"
     )
-    if drift > args.threshold or drift < 1 / args.threshold:
+    if not matched:
+        print("NOTHING TO COMPARE: A and B have no measurement in common")
+    drifted = drift > args.threshold or drift < 1 / args.threshold
+    if drifted:
         print(
-            f"DRIFT: B as a whole is {drift:.2f}x A, past the threshold {args.threshold}: the "
-            "machine, or a change that moved everything"
+            f"DRIFT: B as a whole is {drift:.2f}x A, past the threshold {args.threshold} either "
+            "way: the machine, or a change that moved everything"
         )
+    missing = _missing(before, after)
+    if missing:
+        print(f"\nMISSING: {sum(missing.values())} measurements of A are not in B")
+        print("\n| contender | report | measurements of A missing from B |\n|---|---|---:|")
+        for (contender, report), count in sorted(missing.items(), key=repr):
+            print(f"| {contender} | {report} | {count} |")
+    if failures:
+        print(f"\nFAILED: {len(failures)} contenders failed or answered wrong in B")
+        print("\n| contender | rooms | agents | status | first query | what |")
+        print("|---|---:|---:|---|---|---|")
+        for failure in failures:
+            cells = ("contender", "rooms", "agents", "status", "query", "detail")
+            print("| " + " | ".join(str(failure.get(cell, "")) for cell in cells) + " |")
     regressions = [row for row in flagged if row[0] == "REGRESSION"]
     if flagged:
         print(
@@ -167,7 +256,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n{len(regressions)} regressions, {len(flagged) - len(regressions)} improvements "
         f"of a contender's report past {args.threshold}x and the noise"
     )
-    return 1 if regressions or drift > args.threshold else 0
+    return 1 if regressions or drifted or missing or failures or not matched else 0
+
+
+def _missing(
+    before: dict[tuple[Any, ...], list[float]], after: dict[tuple[Any, ...], list[float]]
+) -> dict[tuple[Any, Any], int]:
+    """How many measurements of A each contender's report lacks in B."""
+    found: dict[tuple[Any, Any], int] = {}
+    for key in set(before) - set(after):
+        found[key[0], key[1]] = found.get((key[0], key[1]), 0) + 1
+    return found
 
 
 if __name__ == "__main__":

@@ -136,8 +136,10 @@ def load_object(spec: str) -> Any:
         raise ValueError(f"{spec!r}: give package.module:name")
     try:
         found: Any = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ValueError(f"{spec!r}: cannot import {module_name} ({error})") from None
+    except Exception as error:  # ImportError, or whatever the module raises as it runs
+        raise ValueError(
+            f"{spec!r}: cannot import {module_name} ({type(error).__name__}: {error})"
+        ) from None
     for part in attribute.split("."):
         found = getattr(found, part, None)
         if found is None:
@@ -159,14 +161,28 @@ def built_in() -> dict[str, Contender]:
 
 
 def resolve(names: list[str], strategies: list[str], stores: list[str]) -> list[Contender]:
-    """The contenders of a run: built-in ones by name, then the user's by spec."""
+    """The contenders of a run: built-in ones by name, then the user's by spec.
+
+    A spec already chosen (the example by name, or a spec given twice) is raced once; a
+    ``--store`` named as a ``--strategy`` is refused, as its figures would mix with the
+    strategy's.
+    """
     known = built_in()
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ValueError(f"unknown contenders {unknown}; --list shows the known ones")
-    chosen = [known[name] for name in names]
-    chosen += [
-        strategy(spec, load_object(spec), f"MemoryStore(strategy={spec})") for spec in strategies
-    ]
-    chosen += [store(spec, load_object(spec)) for spec in stores]
-    return chosen
+    chosen = {name: known[name] for name in names}
+    for kind, specs in (("strategy", strategies), ("store", stores)):
+        for spec in specs:
+            if spec in chosen:
+                if chosen[spec].kind != kind:
+                    raise ValueError(f"{spec!r} is given as a {chosen[spec].kind} and a {kind}")
+                continue
+            function = load_object(spec)
+            made = (
+                strategy(spec, function, f"MemoryStore(strategy={spec})")
+                if kind == "strategy"
+                else store(spec, function)
+            )
+            chosen[spec] = made
+    return list(chosen.values())

@@ -98,11 +98,31 @@ def _counts(text: str) -> list[int]:
         counts = [
             int(float(part.replace("k", "e3").replace("M", "e6"))) for part in text.split(",")
         ]
-    except ValueError:
+    except (ValueError, OverflowError):  # "many", "nan"; "inf", "1e400"
         raise argparse.ArgumentTypeError(f"{text!r}: give counts such as 10k,1M") from None
     if any(count < 1 for count in counts):
         raise argparse.ArgumentTypeError(f"{text!r}: give counts of 1 or more")
     return counts
+
+
+def _repeat(text: str) -> int:
+    try:
+        repeat = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of queries") from None
+    if repeat < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 query or more")
+    return repeat
+
+
+def _budget(text: str) -> float:
+    try:
+        budget = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, such as 0.5") from None
+    if not math.isfinite(budget) or budget < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds, 0 or more")
+    return budget
 
 
 def _names(choices: Sequence[str]) -> Callable[[str], list[str]]:
@@ -194,11 +214,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="factory(workspace) -> a room store of your own (repeatable)",
     )
     parser.add_argument(
-        "--repeat", type=int, default=15, help="timed queries a measurement, at most (default 15)"
+        "--repeat",
+        type=_repeat,
+        default=15,
+        help="timed queries a measurement, at most (default 15)",
     )
     parser.add_argument(
         "--budget",
-        type=float,
+        type=_budget,
         default=1.0,
         help="seconds a measurement may take after its first 3 queries (default 1)",
     )
@@ -782,15 +805,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         names = list(known.built_in()) if args.contenders is None else args.contenders
         chosen = known.resolve(names, args.strategy, args.store)
+        planted = [name for name, _ in args.plant if name not in {c.name for c in chosen}]
+        if planted:
+            raise ValueError(
+                f"--plant {planted[0]}: not a contender of this run; choose from "
+                f"{[contender.name for contender in chosen]}"
+            )
     except ValueError as error:
         print(f"python -m benchmarks: error: {error}", file=sys.stderr)
+        return 2
+    try:  # before any work: a folder that cannot be made would lose the run
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(
+            f"python -m benchmarks: error: --out {args.out}: cannot make the folder "
+            f"({error.strerror or error})",
+            file=sys.stderr,
+        )
         return 2
     began = environment()
     measurements, failures, workspaces = sweep(args, chosen)
     loads = bench_loads(args)
     ended = environment()
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    args.out.mkdir(parents=True, exist_ok=True)
     document = {
         "environment": began | {"load_average_after": ended["load_average"]},
         "arguments": {key: value for key, value in vars(args).items() if key != "out"}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from benchmarks import compare, run
-from benchmarks.contenders import load_object
+from benchmarks.contenders import EXAMPLE, load_object, resolve
 
 from convstats_adapters.memory.counting import count_index
 from convstats_adapters.memory.table import Column, FactTable
@@ -152,6 +152,14 @@ def test_a_store_of_the_users_is_built_from_the_workspace_and_raced(tmp_path: Pa
     [
         (run.main, ["--bogus"]),
         (run.main, ["--rooms", "many"]),
+        (run.main, ["--rooms", "inf"]),
+        (run.main, ["--rooms", "1e400"]),
+        (run.main, ["--agents", "10,inf"]),
+        (run.main, ["--repeat", "0"]),
+        (run.main, ["--repeat", "-1"]),
+        (run.main, ["--budget", "nan"]),
+        (run.main, ["--budget", "inf"]),
+        (run.main, ["--budget", "-1"]),
         (compare.main, []),
         (compare.main, ["a.json", "b.json", "--threshold", "0.5"]),
     ],
@@ -200,3 +208,204 @@ def test_compare_of_single_runs_takes_a_wider_threshold_by_default(tmp_path: Pat
     assert compare.main(files) == 0
     assert compare.main([*files, "--threshold", "1.5"]) == 1
     assert compare.main([*files, "--more-a", files[0]]) == 1  # pooled: 1.5 by default
+
+
+ROW = {
+    "contender": "auto",
+    "report": "agent",
+    "rooms": 1000,
+    "agents": 10,
+    "window": "1d",
+    "scope": "all",
+    "samples_ms": [1.0, 1.1, 1.2],
+}
+
+
+def write_run(path: Path, found: dict[tuple[Any, ...], list[float]], **more: Any) -> str:
+    rows = [
+        dict(zip(compare.KEY, key, strict=True)) | {"samples_ms": s} for key, s in found.items()
+    ]
+    path.write_text(json.dumps({"measurements": rows} | more))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "give a JSON object, not list"),
+        ("{}", "no 'measurements'"),
+        ("{oops", "not a JSON file"),
+        ('{"measurements": null}', "'measurements' must be a list"),
+        ('{"measurements": [1]}', "measurements[0] must be an object"),
+        (json.dumps({"measurements": [ROW | {"rooms": [1000]}]}), "'rooms' must be a scalar"),
+        (json.dumps({"measurements": [{"contender": "auto"}]}), "has no 'report'"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": []}]}), "'samples_ms' must be"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [0, 0]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [1, -1]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": ["1"]}]}), "finite positive"),
+        ('{"measurements": [{"samples_ms": [NaN]}]}', "has no 'contender'"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [1e308 * 10]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW | {"samples_ms": [10**400]}]}), "finite positive"),
+        (json.dumps({"measurements": [ROW], "failures": {}}), "'failures' must be a list"),
+    ],
+)
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_compare_names_a_malformed_run_file_and_exits_2(
+    tmp_path: Path, capsys: Any, text: str, message: str, side: str
+) -> None:
+    """A file that is not a run is one line naming it and what is wrong, never a traceback."""
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"measurements": [ROW]}))
+    bad.write_text(text)
+    files = [str(good), str(bad)] if side == "B" else [str(bad), str(good)]
+    assert compare.main(files) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"python -m benchmarks compare: error: {bad}: ")
+    assert message in line
+
+
+def test_compare_names_a_missing_file(tmp_path: Path, capsys: Any) -> None:
+    good = write_run(tmp_path / "a.json", runs())
+    assert compare.main([good, str(tmp_path / "none.json")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"{tmp_path / 'none.json'}: cannot read it" in line
+
+
+def test_compare_flags_measurements_of_a_missing_from_b(tmp_path: Path, capsys: Any) -> None:
+    """A contender's report that B no longer measures is listed, and fails the comparison."""
+    found = runs()
+    before = write_run(tmp_path / "a.json", found)
+    after = write_run(tmp_path / "b.json", {k: v for k, v in found.items() if k[0] != "polars"})
+    assert compare.main([before, after]) == 1
+    out = capsys.readouterr().out
+    assert "MISSING: 2 measurements of A are not in B" in out
+    assert "| polars | agent | 1 |" in out
+    assert "| polars | tags | 1 |" in out
+    assert compare.main([after, before]) == 0  # B measuring more than A is no loss
+
+
+def test_compare_of_runs_with_nothing_in_common_fails(tmp_path: Path, capsys: Any) -> None:
+    before = write_run(tmp_path / "a.json", {k: v for k, v in runs().items() if k[0] == "auto"})
+    after = write_run(tmp_path / "b.json", {k: v for k, v in runs().items() if k[0] == "numpy"})
+    assert compare.main([before, after]) == 1
+    assert "NOTHING TO COMPARE" in capsys.readouterr().out
+    empty = write_run(tmp_path / "empty.json", {})
+    assert compare.main([empty, empty]) == 1
+
+
+def test_compare_flags_the_failures_of_b(tmp_path: Path, capsys: Any) -> None:
+    """A contender that answers wrong in B is a regression, however fast its other reports."""
+    failure = {
+        "contender": "indexed",
+        "rooms": 1000,
+        "agents": 10,
+        "status": "wrong",
+        "query": "agent, 1y window, all",
+        "detail": "3: 4, expected 5",
+    }
+    before = write_run(tmp_path / "a.json", runs())
+    after = write_run(tmp_path / "b.json", runs(), failures=[failure])
+    assert compare.main([before, after]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: 1 contenders" in out
+    assert "| indexed | 1000 | 10 | wrong | agent, 1y window, all | 3: 4, expected 5 |" in out
+    assert compare.main([after, before]) == 0  # A's failures are what B fixed
+
+
+@pytest.mark.parametrize("factor", [3.0, 1 / 3])
+def test_compare_exits_1_on_a_drift_past_the_threshold_either_way(
+    tmp_path: Path, capsys: Any, factor: float
+) -> None:
+    """B three times slower, or three times faster, as a whole is flagged and fails."""
+    before = write_run(tmp_path / "a.json", runs())
+    everything = dict.fromkeys(("auto", "indexed", "numpy", "polars"), factor)
+    after = write_run(tmp_path / "b.json", runs(**everything))
+    assert compare.main([before, after]) == 1
+    assert "DRIFT" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that gets as far as its sweep fails the test: usage errors come before any work."""
+
+    def sweep(*args: Any) -> Any:
+        raise AssertionError("the sweep ran")
+
+    monkeypatch.setattr(run, "sweep", sweep)
+
+
+@pytest.mark.parametrize(
+    ("body", "raised"),
+    [
+        ("raise RuntimeError('no database here')", "RuntimeError: no database here"),
+        ("def count(:\n    pass", "SyntaxError"),
+    ],
+)
+def test_a_strategy_whose_import_raises_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    no_sweep: None,
+    body: str,
+    raised: str,
+) -> None:
+    """Whatever a user's module raises as it is imported is one line naming the spec."""
+    name = f"user_strategy_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(body + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["--contenders", "auto", "--strategy", f"{name}:count", "--out", str(tmp_path)]
+    assert run.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"python -m benchmarks: error: '{name}:count': cannot import {name}")
+    assert raised in line
+
+
+def test_an_out_that_is_a_file_is_refused_before_the_run(
+    tmp_path: Path, capsys: Any, no_sweep: None
+) -> None:
+    taken = tmp_path / "results"
+    taken.write_text("not a folder")
+    assert run.main(["--contenders", "auto", "--out", str(taken)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"python -m benchmarks: error: --out {taken}: cannot make the folder")
+
+
+def test_a_plant_on_no_contender_of_the_run_is_refused(
+    tmp_path: Path, capsys: Any, no_sweep: None
+) -> None:
+    """--plant on a name the run does not race would plant nothing: it is a usage error."""
+    argv = ["--contenders", "auto,numpy", "--plant", "indexed=3", "--out", str(tmp_path)]
+    assert run.main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        "python -m benchmarks: error: --plant indexed: not a contender of this run; "
+        "choose from ['auto', 'numpy']"
+    )
+
+
+def test_a_strategy_already_chosen_is_raced_once() -> None:
+    """The example given by --strategy, as its docstring says, beside the defaults, runs once."""
+    (example,) = [
+        c for c in resolve([EXAMPLE, "auto"], [EXAMPLE, EXAMPLE], []) if c.name == EXAMPLE
+    ]
+    assert example.kind == "strategy"
+    named = [contender.name for contender in resolve(["auto"], [EXAMPLE, EXAMPLE], [])]
+    assert named == ["auto", EXAMPLE]
+    with pytest.raises(ValueError, match="given as a strategy and a store"):
+        resolve(["auto"], [EXAMPLE], [EXAMPLE])
+
+
+def test_the_example_given_beside_the_defaults_is_measured_once(tmp_path: Path) -> None:
+    code = run.main(
+        [
+            "--rooms", "1000", "--agents", "10", "--windows", "1y", "--scopes", "all",
+            "--reports", "agent", "--contenders", f"auto,{EXAMPLE}", "--repeat", "1",
+            "--strategy", EXAMPLE, "--load", "none", "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (written,) = tmp_path.glob("run-*.json")
+    timed = [row["contender"] for row in json.loads(written.read_text())["measurements"]]
+    assert sorted(timed) == ["auto", EXAMPLE]
