@@ -952,9 +952,8 @@ _PLANS: Final = {
         raw=_agent_key,
         only={"servedBy": {"$exists": True}},
         apart={"servedBy": {"$exists": False}},
-        upstream_key={
-            "$cond": [{"$ne": [_AGENT_KEY, None]}, _AGENT_KEY, {"$ifNull": ["$servedBy._id", None]}]
-        },
+        # The agent, else the _id as stored: _AGENT_KEY is null for anything but an agent id.
+        upstream_key={"$ifNull": [_AGENT_KEY, {"$ifNull": [_AGENT_ID, None]}]},
     ),
 }
 
